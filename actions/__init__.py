@@ -1,0 +1,17 @@
+"""Step types. Every module is imported here, explicitly, so the registry is complete at start-up."""
+
+from actions import (  # noqa: F401
+    goto,
+    if_else,
+    internal_notification,
+    remove_from_workflow,
+    send_email,
+    send_sms,
+    update_appointment_status,
+    wait_appointment_time,
+    wait_condition,
+    wait_time_delay,
+)
+from actions.base import STEP_TYPES, StepType
+
+__all__ = ["STEP_TYPES", "StepType"]

@@ -187,7 +187,7 @@ class Meeting(Base):
 
 class DomainEvent(Base):
     """A change that workflows react to. Written in the same transaction as the change itself,
-    then handled exactly once by a worker holding its lease."""
+    then handled exactly once, in order per appointment, inside the transaction that claims it."""
 
     __tablename__ = "domain_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -198,9 +198,6 @@ class DomainEvent(Base):
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
-    lease_owner: Mapped[str | None] = mapped_column(String(64))
-    lease_expires_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (Index("ix_domain_events_pending", "processed_at", "id"),)
 
@@ -259,8 +256,6 @@ class Enrollment(Base):
     skip_outbound: Mapped[bool] = mapped_column(Boolean, default=False)
     rescheduled: Mapped[bool] = mapped_column(Boolean, default=False)
     exit_reason: Mapped[str | None] = mapped_column(String(200))
-    lease_owner: Mapped[str | None] = mapped_column(String(64))
-    lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]

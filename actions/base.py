@@ -1,0 +1,58 @@
+"""What every step type is: a name, a config schema, and how it runs.
+
+Step types register themselves in ``STEP_TYPES`` by name; the workflow schema validates each step
+with its type's schema, and the interpreter asks the type to ``run`` (on arrival) or ``resume``
+(when a wait it started comes due or an event wakes it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from automations.registry import Registry
+
+if TYPE_CHECKING:
+    from automations.outcomes import Outcome
+    from automations.step_context import StepContext
+
+STEP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+END = "end"
+
+
+class StepSchema(Schema):
+    """Fields every step has. ``next`` overrides the default of falling through to the following step."""
+
+    class Meta:
+        unknown = RAISE
+
+    id = fields.String(required=True, validate=validate.Regexp(STEP_ID_PATTERN, error="must be 1-64 letters, digits, _ . -"))
+    type = fields.String(required=True)
+    name = fields.String(load_default="", validate=validate.Length(max=200))
+    next = fields.String(load_default=None, allow_none=True)
+
+
+class StepType:
+    name: ClassVar[str]
+    schema: ClassVar[type[Schema]] = StepSchema
+    #: Outbound actions (email, SMS, call, voicemail) are the ones skip_outbound skips.
+    outbound: ClassVar[bool] = False
+    is_wait: ClassVar[bool] = False
+    #: Keys of the step holding merge-field templates, validated at publish.
+    template_fields: ClassVar[tuple[str, ...]] = ()
+
+    def targets(self, step: dict) -> dict[str, str]:
+        """Step ids this step may jump to, keyed by the field that names them (checked to exist)."""
+        return {}
+
+    def run(self, ctx: StepContext) -> Outcome:
+        raise NotImplementedError
+
+    def resume(self, ctx: StepContext, cause: str) -> Outcome:
+        """Only waits are resumed: ``cause`` is ``due`` (wake time reached) or ``event``."""
+        raise NotImplementedError(f"{self.name} does not wait")
+
+
+STEP_TYPES: Registry[StepType] = Registry("step")
+register = STEP_TYPES.register

@@ -1,0 +1,48 @@
+"""Step ``if_else``: the first branch whose condition is true wins; otherwise ``else``.
+
+Conditions see contact, appointment (including ``rescheduled``), user and dates
+(``automations.conditions``). A branch names the step to go to; ``else`` defaults to the next step.
+"""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from actions.base import END, StepSchema, StepType, register
+from actions.wait_condition import branch
+from automations import conditions
+from automations.outcomes import Outcome
+from automations.step_context import StepContext
+
+
+class BranchSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(load_default="", validate=validate.Length(max=200))
+    condition = fields.Nested(conditions.ConditionSchema, required=True)
+    target = fields.String(required=True)
+
+
+class IfElseSchema(StepSchema):
+    branches = fields.List(fields.Nested(BranchSchema), required=True, validate=validate.Length(min=1, max=20))
+    else_target = fields.String(load_default=None, allow_none=True, data_key="else")
+
+
+@register("if_else")
+class IfElse(StepType):
+    schema = IfElseSchema
+
+    def targets(self, step: dict) -> dict[str, str]:
+        refs = {f"branches[{i}].target": b["target"] for i, b in enumerate(step["branches"]) if b["target"] != END}
+        if step.get("else_target") not in (None, END):
+            refs["else"] = step["else_target"]
+        return refs
+
+    def run(self, ctx: StepContext) -> Outcome:
+        facts = ctx.facts()
+        for i, br in enumerate(ctx.step["branches"]):
+            if conditions.evaluate(br["condition"], facts):
+                label = br.get("name") or f"branch {i + 1}"
+                return branch(ctx, br["target"], "moved", f"{label} matched")
+        return branch(ctx, ctx.step.get("else_target"), "moved", "no branch matched: else")

@@ -1,0 +1,29 @@
+"""Step ``remove_from_workflow``: end this enrollment, or the contact's live run in another workflow."""
+
+from __future__ import annotations
+
+from marshmallow import fields
+
+from actions.base import StepSchema, StepType, register
+from automations import enrollments
+from automations.outcomes import Outcome
+from automations.step_context import StepContext
+
+
+class RemoveSchema(StepSchema):
+    workflow = fields.String(load_default="current")
+
+
+@register("remove_from_workflow")
+class RemoveFromWorkflow(StepType):
+    schema = RemoveSchema
+
+    def run(self, ctx: StepContext) -> Outcome:
+        target = ctx.step["workflow"]
+        if target in ("current", ctx.enrollment.workflow_id):
+            return Outcome.exit("removed from workflow by step")
+        count = enrollments.exit_contact_from_workflow(
+            ctx.session, workflow_id=target, contact_id=ctx.contact.id, location_id=ctx.location.id,
+            reason=f"removed by workflow {ctx.enrollment.workflow_id}", now=ctx.now,
+        )
+        return Outcome.next("done", f"removed contact from workflow {target} ({count} run(s) ended)")

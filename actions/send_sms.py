@@ -1,0 +1,33 @@
+"""Step ``send_sms``: a text to the contact's primary phone, through the outbox."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from actions.base import StepSchema, StepType, register
+from actions.send_email import sender
+from automations.outcomes import Outcome
+from automations.step_context import StepContext
+
+
+class SendSmsSchema(StepSchema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=1600))
+    from_number = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    media_urls = fields.List(fields.Url(schemes={"https", "http"}), load_default=list, validate=validate.Length(max=10))
+
+
+@register("send_sms")
+class SendSms(StepType):
+    schema = SendSmsSchema
+    outbound = True
+    template_fields = ("body",)
+
+    def run(self, ctx: StepContext) -> Outcome:
+        contact = ctx.contact
+        if not contact.phone:
+            return Outcome.next("skipped", "skipped: contact has no phone number")
+        if contact.sms_dnd:
+            return Outcome.next("skipped", "skipped: contact opted out of SMS")
+        template = {"body": ctx.step["body"], "media_urls": ctx.step.get("media_urls") or [], **sender(ctx, ctx.step, "from_number")}
+        msg = ctx.queue_message(channel="sms", audience="contact", to_address=contact.phone, template=template)
+        return Outcome.next("queued", f"SMS queued to {contact.phone}", message_id=msg.id)

@@ -1,0 +1,90 @@
+"""Step ``wait_appointment_time``: wait until a time before or after the appointment's start
+(or exactly at it). When that time has already passed on arrival, the step's past-time policy
+decides: ``next``, ``goto`` a step, or ``skip_outbound`` until the next wait."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError as MarshmallowError
+
+from actions.base import StepSchema, StepType, register
+from actions.wait_time_delay import reraise_for_marshmallow
+from automations import timecalc
+from automations.errors import ValidationError
+from automations.outcomes import Outcome
+from automations.step_context import StepContext
+
+
+class IfPastSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    action = fields.String(load_default="next", validate=validate.OneOf(["next", "goto", "skip_outbound"]))
+    target = fields.String(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _target_for_goto(self, data: dict, **_kw) -> None:
+        if data.get("action") == "goto" and not data.get("target"):
+            raise MarshmallowError("required when action is goto", "target")
+
+
+class WaitAppointmentTimeSchema(StepSchema):
+    direction = fields.String(required=True, validate=validate.OneOf(["before", "after", "exact"]))
+    months = fields.Integer(load_default=0, strict=True)
+    days = fields.Integer(load_default=0, strict=True)
+    hours = fields.Integer(load_default=0, strict=True)
+    minutes = fields.Integer(load_default=0, strict=True)
+    if_past = fields.Nested(IfPastSchema, load_default=lambda: IfPastSchema().load({}))
+
+    @validates_schema
+    def _offset_valid(self, data: dict, **_kw) -> None:
+        try:
+            self._offset(data)
+        except ValidationError as exc:
+            raise reraise_for_marshmallow(exc) from exc
+
+    @staticmethod
+    def _offset(data: dict) -> timecalc.AppointmentOffset:
+        return timecalc.AppointmentOffset.normalize(
+            months=data.get("months", 0), days=data.get("days", 0), hours=data.get("hours", 0), minutes=data.get("minutes", 0)
+        )
+
+    @post_load
+    def _roll_over(self, data: dict, **_kw) -> dict:
+        # Store the rolled-over values, so the exported document says what will happen.
+        off = self._offset(data)
+        data.update(months=off.months, days=off.days, hours=off.hours, minutes=off.minutes)
+        return data
+
+
+def wait_target(ctx: StepContext):
+    step = ctx.step
+    offset = timecalc.AppointmentOffset(step["months"], step["days"], step["hours"], step["minutes"])
+    return timecalc.appointment_wait_target(ctx.appointment.start_at, ctx.appointment_tz(), step["direction"], offset)
+
+
+@register("wait_appointment_time")
+class WaitAppointmentTime(StepType):
+    schema = WaitAppointmentTimeSchema
+    is_wait = True
+
+    def targets(self, step: dict) -> dict[str, str]:
+        if_past = step.get("if_past") or {}
+        return {"if_past.target": if_past["target"]} if if_past.get("action") == "goto" else {}
+
+    def run(self, ctx: StepContext) -> Outcome:
+        if ctx.appointment is None:
+            return Outcome.next("skipped", "skipped: no appointment to wait for")
+        until = wait_target(ctx)
+        if until > ctx.now:
+            return Outcome.wait(until, "appointment_time", f"waiting until {until.isoformat()}")
+        policy = ctx.step["if_past"]
+        why = f"past-time policy: {until.isoformat()} had already passed"
+        if policy["action"] == "goto":
+            return Outcome.goto(policy["target"], "skipped", f"skipped: {why}; moving to {policy['target']}")
+        if policy["action"] == "skip_outbound":
+            return Outcome("next", "skipped", f"skipped: {why}; skipping outbound actions until the next wait", skip_outbound=True)
+        return Outcome.next("skipped", f"skipped: {why}; moving to the next step")
+
+    def resume(self, ctx: StepContext, cause: str) -> Outcome:
+        return Outcome.next("resumed", "appointment time reached")

@@ -1,0 +1,64 @@
+"""Step ``wait_condition``: wait until a condition on contact/appointment fields holds, with an
+optional timeout; names where to go on success (``on_true``) and on timeout (``on_timeout``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from actions.base import END, StepSchema, StepType, register
+from automations import conditions
+from automations.outcomes import Outcome
+from automations.step_context import StepContext
+
+SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
+class TimeoutSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10_000_000))
+    unit = fields.String(required=True, validate=validate.OneOf(list(SECONDS)))
+
+
+class WaitConditionSchema(StepSchema):
+    condition = fields.Nested(conditions.ConditionSchema, required=True)
+    timeout = fields.Nested(TimeoutSchema, load_default=None, allow_none=True)
+    on_true = fields.String(load_default=None, allow_none=True)
+    on_timeout = fields.String(load_default=None, allow_none=True)
+
+
+def branch(ctx: StepContext, target: str | None, log: str, reason: str) -> Outcome:
+    """Go to ``target`` (a step id, ``end``, or None for the next step)."""
+    if target == END:
+        return Outcome("end", log, reason)
+    if target:
+        return Outcome.goto(target, log, reason)
+    return Outcome.next(log, reason)
+
+
+@register("wait_condition")
+class WaitCondition(StepType):
+    schema = WaitConditionSchema
+    is_wait = True
+
+    def targets(self, step: dict) -> dict[str, str]:
+        return {k: step[k] for k in ("on_true", "on_timeout") if step.get(k) and step[k] != END}
+
+    def run(self, ctx: StepContext) -> Outcome:
+        if conditions.evaluate(ctx.step["condition"], ctx.facts()):
+            return branch(ctx, ctx.step.get("on_true"), "resumed", "condition already true")
+        timeout = ctx.step.get("timeout")
+        until = ctx.now + timedelta(seconds=timeout["amount"] * SECONDS[timeout["unit"]]) if timeout else None
+        why = f"waiting for condition until {until.isoformat()}" if until else "waiting for condition"
+        return Outcome.wait(until, "condition", why)
+
+    def resume(self, ctx: StepContext, cause: str) -> Outcome:
+        if conditions.evaluate(ctx.step["condition"], ctx.facts()):
+            return branch(ctx, ctx.step.get("on_true"), "resumed", "condition became true")
+        wake = ctx.enrollment.wake_at
+        if cause == "due" and wake is not None and wake <= ctx.now:
+            return branch(ctx, ctx.step.get("on_timeout"), "resumed", "timed out waiting for condition")
+        return Outcome.wait(wake, "condition", "condition still false")

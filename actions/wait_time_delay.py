@@ -1,0 +1,72 @@
+"""Step ``wait_time_delay``: wait N seconds/minutes/hours/days, optionally only resuming inside an
+advance window (allowed weekdays and between-hours in the workflow's time zone)."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate, validates_schema
+from marshmallow import ValidationError as MarshmallowError
+
+from actions.base import StepSchema, StepType, register
+from automations import timecalc
+from automations.errors import ValidationError
+from automations.outcomes import Outcome
+from automations.step_context import StepContext
+
+UNITS = ["seconds", "minutes", "hours", "days"]
+
+
+class WindowSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    days = fields.List(fields.String(), load_default=list)
+    start = fields.String(load_default=None, allow_none=True)
+    end = fields.String(load_default=None, allow_none=True)
+
+
+def parse_window(window: dict | None, prefix: str = "window") -> timecalc.AdvanceWindow | None:
+    if not window:
+        return None
+    return timecalc.AdvanceWindow.parse(window.get("days") or [], window.get("start"), window.get("end"), path_prefix=prefix)
+
+
+def reraise_for_marshmallow(exc: ValidationError) -> MarshmallowError:
+    """Our ValidationError (path → reasons) as marshmallow's, so paths nest under the step."""
+    nested: dict = {}
+    for path, reasons in exc.fields.items():
+        node = nested
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = reasons
+    return MarshmallowError(nested)
+
+
+class WaitTimeDelaySchema(StepSchema):
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10_000_000))
+    unit = fields.String(required=True, validate=validate.OneOf(UNITS))
+    window = fields.Nested(WindowSchema, load_default=None, allow_none=True)
+
+    @validates_schema
+    def _window_valid(self, data: dict, **_kw) -> None:
+        try:
+            parse_window(data.get("window"))
+        except ValidationError as exc:
+            raise reraise_for_marshmallow(exc) from exc
+
+
+@register("wait_time_delay")
+class WaitTimeDelay(StepType):
+    schema = WaitTimeDelaySchema
+    is_wait = True
+
+    def run(self, ctx: StepContext) -> Outcome:
+        step = ctx.step
+        tz = ctx.workflow_tz()
+        until = timecalc.delay_until(ctx.now, amount=step["amount"], unit=step["unit"], window=parse_window(step.get("window")), tz=tz)
+        if until <= ctx.now:
+            return Outcome.next("resumed", "no wait needed: delay is zero and the window is open")
+        return Outcome.wait(until, "time", f"waiting until {until.isoformat()}")
+
+    def resume(self, ctx: StepContext, cause: str) -> Outcome:
+        return Outcome.next("resumed", "delay over")

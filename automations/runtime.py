@@ -1,0 +1,138 @@
+"""The runtime: everything a worker does, as methods that take ``now``.
+
+``run_due(now)`` drains all due work synchronously (tests and benchmarks drive it with a frozen
+clock); the scheduler (``automations/scheduler.py``) calls the same methods on a timer. Every
+handoff goes through the database, so any number of runtimes may run at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from automations import enrollments, events, interpreter
+from automations.clock import Clock, SystemClock
+from automations.db import is_postgres
+from automations.delivery import Delivery, Senders
+from automations.meeting_jobs import MeetingJobs
+from automations.models import Appointment, Contact, Enrollment
+from automations.settings import Settings
+from automations.states import EnrollmentState
+from providers.base import MeetingProvider
+from providers.capture import CaptureEmail, CaptureSms
+from providers.sandbox_meetings import SandboxMeetings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Providers:
+    email: object = field(default_factory=CaptureEmail)
+    sms: object = field(default_factory=CaptureSms)
+    meetings: MeetingProvider = field(default_factory=SandboxMeetings)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Runtime:
+    def __init__(self, factory: sessionmaker[Session], *, clock: Clock | None = None,
+                 providers: Providers | None = None, settings: Settings | None = None, owner: str | None = None) -> None:
+        self.factory = factory
+        self.clock = clock or SystemClock()
+        self.providers = providers or Providers()
+        self.settings = settings or Settings()
+        self.owner = owner or worker_id()
+        self.delivery = Delivery(
+            factory, Senders(self.providers.email, self.providers.sms, self.settings.from_email),
+            owner=self.owner, lease_seconds=self.settings.lease_seconds,
+        )
+        self.meeting_jobs = MeetingJobs(factory, self.providers.meetings, owner=self.owner,
+                                        lease_seconds=self.settings.lease_seconds)
+
+    # -- one kind of work each; each returns how many units it took -------------------------
+
+    def run_events(self, now: datetime) -> int:
+        with self.factory() as session, session.begin():
+            return events.process_batch(session, now, limit=max(1, self.settings.batch_size // 5))
+
+    def run_enrollments(self, now: datetime) -> int:
+        """Advance due enrollments. Claim and work share one transaction: on PostgreSQL the row
+        locks are the lease (SKIP LOCKED lets other workers take other rows); if this process dies
+        the transaction rolls back and the rows are due again for the next worker."""
+        with self.factory() as session, session.begin():
+            query = (
+                select(Enrollment)
+                .where(
+                    Enrollment.state.in_((EnrollmentState.ACTIVE, EnrollmentState.WAITING)),
+                    Enrollment.wake_at <= now,
+                )
+                .order_by(Enrollment.wake_at)
+                .limit(self.settings.batch_size)
+            )
+            if is_postgres(session):
+                query = query.with_for_update(skip_locked=True)
+            batch = list(session.scalars(query))
+            if not batch:
+                return 0
+            self._prefetch(session, batch)
+            for enrollment in batch:
+                self._advance_one(session, enrollment, now)
+            return len(batch)
+
+    def _prefetch(self, session: Session, batch: list[Enrollment]) -> None:
+        """Load the batch's contacts and appointments in two queries (they land in the identity map)."""
+        session.scalars(select(Contact).where(Contact.id.in_({e.contact_id for e in batch}))).all()
+        appts = {e.appointment_id for e in batch if e.appointment_id}
+        if appts:
+            session.scalars(select(Appointment).where(Appointment.id.in_(appts))).all()
+
+    def _advance_one(self, session: Session, enrollment: Enrollment, now: datetime) -> None:
+        cause = "due" if enrollment.state == EnrollmentState.WAITING else "run"
+        try:
+            with session.begin_nested():
+                interpreter.advance(session, enrollment, now, cause=cause)
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # one broken enrollment must not stop the batch
+            log.exception("enrollment %s failed", enrollment.id)
+            session.refresh(enrollment)
+            with session.begin_nested():
+                enrollments.finish(session, enrollment, state=EnrollmentState.FAILED, now=now, cancel_pending=False,
+                                   reason=f"failed: internal error {type(exc).__name__}: {exc}")
+
+    def run_deliveries(self, now: datetime) -> int:
+        return self.delivery.run_batch(now, limit=self.settings.batch_size)
+
+    def run_meetings(self, now: datetime) -> int:
+        return self.meeting_jobs.run_batch(now)
+
+    # -- everything --------------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None, max_rounds: int = 10_000) -> dict[str, int]:
+        """Drain all work due at ``now``: events, meetings, enrollments, deliveries, until none is left."""
+        now = now or self.clock.now()
+        totals = {"events": 0, "meetings": 0, "enrollments": 0, "deliveries": 0}
+        for _ in range(max_rounds):
+            done = {
+                "events": self.run_events(now),
+                "meetings": self.run_meetings(now),
+                "enrollments": self.run_enrollments(now),
+            }
+            done["deliveries"] = self.run_deliveries(now)
+            for k, v in done.items():
+                totals[k] += v
+            if not any(done.values()):
+                break
+        return totals
+
+    run_due = tick

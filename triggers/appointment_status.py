@@ -1,0 +1,53 @@
+"""Trigger ``appointment_status``: fires on booking and on every status change.
+
+Filters, all optional and AND-ed: event type (any, normal, recurring), statuses (none = all),
+calendars, assigned users, contact tags (any of them), modified by (api, customer, user, workflow).
+"""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from automations.states import AppointmentStatus, EventKind, ModifiedBy
+from triggers.base import FilterSchema, TriggerFacts, TriggerType, register
+
+
+class AppointmentStatusFilters(FilterSchema):
+    event_type = fields.String(load_default="any", validate=validate.OneOf(["any", "normal", "recurring"]))
+    statuses = fields.List(fields.String(validate=validate.OneOf([s.value for s in AppointmentStatus])), load_default=list)
+    calendars = fields.List(fields.String(), load_default=list)
+    assigned_users = fields.List(fields.String(), load_default=list)
+    contact_tags = fields.List(fields.String(), load_default=list)
+    modified_by = fields.List(fields.String(validate=validate.OneOf([m.value for m in ModifiedBy])), load_default=list)
+
+
+@register("appointment_status")
+class AppointmentStatusTrigger(TriggerType):
+    filters_schema = AppointmentStatusFilters
+    event_kinds = frozenset({EventKind.APPOINTMENT_BOOKED, EventKind.APPOINTMENT_STATUS})
+
+    def matches(self, filters: dict, facts: TriggerFacts) -> bool:
+        if facts.event_kind not in self.event_kinds:
+            return False
+        event_type = filters.get("event_type", "any")
+        if event_type == "normal" and facts.is_recurring:
+            return False
+        if event_type == "recurring" and not facts.is_recurring:
+            return False
+        checks = (
+            (filters.get("statuses"), facts.status),
+            (filters.get("calendars"), facts.calendar_id),
+            (filters.get("assigned_users"), facts.assigned_user_id),
+            (filters.get("modified_by"), facts.modified_by),
+        )
+        if any(allowed and value not in allowed for allowed, value in checks):
+            return False
+        tags = filters.get("contact_tags")
+        if tags:
+            have = {t.lower() for t in facts.contact_tags}
+            if not any(t.lower() in have for t in tags):
+                return False
+        return True
+
+    def references(self, filters: dict) -> dict[str, list[str]]:
+        return {"calendars": filters.get("calendars", []), "users": filters.get("assigned_users", [])}
