@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -58,6 +59,14 @@ class Runtime:
         )
         self.meeting_jobs = MeetingJobs(factory, self.providers.meetings, owner=self.owner,
                                         lease_seconds=self.settings.lease_seconds)
+        #: Set by the scheduler: run the next tick now (after a booking, so a confirmation is not late).
+        self.wake_hook: Callable[[], None] | None = None
+        #: Called at 00:00 UTC by the scheduler (daily provider budgets).
+        self.midnight_hooks: list[Callable[[datetime], None]] = []
+
+    def wake(self) -> None:
+        if self.wake_hook is not None:
+            self.wake_hook()
 
     # -- one kind of work each; each returns how many units it took -------------------------
 

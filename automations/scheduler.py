@@ -9,6 +9,7 @@ read the database, so a killed worker loses nothing.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -26,11 +27,17 @@ def _safe_tick(runtime: Runtime) -> None:
 
 
 def _midnight(runtime: Runtime) -> None:
-    for hook in getattr(runtime, "midnight_hooks", []):
+    for hook in runtime.midnight_hooks:
         hook(runtime.clock.now())
 
 
 def configure(scheduler, runtime: Runtime):
+    def wake() -> None:
+        job = scheduler.get_job("tick")
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
+    runtime.wake_hook = wake
     scheduler.add_job(_safe_tick, "interval", args=[runtime], seconds=runtime.settings.tick_seconds,
                       id="tick", max_instances=1, coalesce=True, misfire_grace_time=None)
     scheduler.add_job(_midnight, "cron", args=[runtime], hour=0, minute=0, timezone="UTC",

@@ -419,6 +419,7 @@ class ZoomClient:
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
     def _token_request(self, form: dict[str, str], *, now: datetime | None, op: str) -> ZoomTokens:
+        # Taken before the request goes out, so expires_at errs early rather than late.
         issued_at = ensure_utc(now) if now is not None else self.clock.now()
         data = self._oauth_post("/oauth/token", form, op=op)
         try:
@@ -477,6 +478,8 @@ class ZoomClient:
             raise ZoomUnavailable(f"Zoom {op}: timed out ({exc!r})") from exc
         except httpx.HTTPError as exc:
             raise ZoomUnavailable(f"Zoom {op}: transport error ({exc!r})") from exc
+        except httpx.InvalidURL as exc:  # not an HTTPError: a misconfigured base URL, permanent
+            raise ZoomRequestRejected(f"Zoom {op}: invalid URL ({exc})") from exc
 
     def _oauth_error(self, response: httpx.Response, op: str) -> ZoomError:
         """Token/revoke endpoint errors: ``{"reason","error"}`` (observed) or ``{"code","message"}`` (the

@@ -108,7 +108,7 @@ def verify_signature(
     if not signature or not timestamp:
         raise InvalidZoomSignature("missing Zoom signature headers")
     timestamp = timestamp.strip()
-    if not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit()):
         raise InvalidZoomSignature("malformed x-zm-request-timestamp")
     expected = sign(secret_token, timestamp, body)
     # compare_digest on bytes: constant time, and no TypeError on non-ASCII header values.

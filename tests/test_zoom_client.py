@@ -573,3 +573,10 @@ def test_owned_http_client_is_closed_and_injected_one_is_not() -> None:
     ZoomClient(client_id="a", client_secret="b", redirect_uri="c", http=shared).close()
     assert not shared.is_closed
     shared.close()
+
+
+def test_invalid_base_url_is_translated(http: httpx.Client) -> None:
+    client = ZoomClient(client_id="a", client_secret="b", redirect_uri="c", http=http, api_base="http://[::1")
+    with pytest.raises(ZoomRequestRejected) as info:
+        client.me("t")
+    assert isinstance(info.value.__cause__, httpx.InvalidURL)
