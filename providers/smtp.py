@@ -105,7 +105,9 @@ def parse_address(value: str | None) -> tuple[str, str] | None:
     if len(pairs) != 1:
         return None
     name, addr = pairs[0]
-    if not _ADDR_SPEC.match(addr):
+    # getaddresses() quietly drops whitespace and comments ("a@exa mple.com" -> "a@example.com"):
+    # accept only what was literally written.
+    if not _ADDR_SPEC.match(addr) or addr not in value:
         return None
     return name, addr
 
@@ -165,9 +167,9 @@ def _translate(
             f"SMTP TLS certificate rejected: {exc}", provider_code="tls"
         )
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return _Scope.CONNECTION, RetryableProviderError(
-            f"SMTP connection lost: {exc}", provider_code="connection"
-        )
+        # smtplib turns a socket timeout while reading a reply into "Connection unexpectedly closed".
+        code = "timeout" if isinstance(exc.__context__, TimeoutError) else "connection"
+        return _Scope.CONNECTION, RetryableProviderError(f"SMTP connection lost: {exc}", provider_code=code)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refusals = exc.recipients
         if any(code == 421 for code, _ in refusals.values()):

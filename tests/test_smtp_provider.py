@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ipaddress
 import smtplib
 import socket
 import ssl
@@ -55,7 +56,7 @@ class RecordingHandler:
                 "mail_from": envelope.mail_from,
                 "rcpt_tos": list(envelope.rcpt_tos),
                 "peer": session.peer,
-                "tls": session.ssl is not None,
+                "tls": server.transport.get_extra_info("ssl_object") is not None,
                 "msg": email.message_from_bytes(raw, policy=email.policy.default),
             }
         )
@@ -90,8 +91,6 @@ def tls_files(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1 (and the client context that trusts it)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    import ipaddress
-
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -234,7 +233,9 @@ def test_invalid_cc_and_bcc_are_skipped_and_valid_ones_still_go(smtp_server):
     assert ("header", "X-Bad\nName") in skipped
 
 
-@pytest.mark.parametrize("to", ["", "ana", "ana@", "@example.com", "a@b@example.com", "x@example.com\r\nBcc: y@z.com"])
+@pytest.mark.parametrize(
+    "to", ["", "ana", "ana@", "@example.com", "a@b@example.com", "x@example.com\r\nBcc: y@z.com"]
+)
 def test_invalid_to_is_permanent_and_sends_nothing(smtp_server, to):
     controller, handler = smtp_server
 
@@ -258,7 +259,13 @@ def test_batch_of_five_uses_one_connection(smtp_server):
 
 def test_refused_recipient_fails_only_that_email(smtp_server):
     controller, handler = smtp_server
-    batch = [_email(1), _email(2, to="gone@bounce.test"), _email(3), _email(4, to="busy@later.test"), _email(5)]
+    batch = [
+        _email(1),
+        _email(2, to="gone@bounce.test"),
+        _email(3),
+        _email(4, to="busy@later.test"),
+        _email(5),
+    ]
 
     results = _sender(controller).send_batch(batch)
 
@@ -268,7 +275,11 @@ def test_refused_recipient_fails_only_that_email(smtp_server):
     assert isinstance(results[2], SendResult)
     assert isinstance(results[3], RetryableProviderError) and results[3].provider_code == "451"
     assert isinstance(results[4], SendResult)
-    assert [m["rcpt_tos"][0] for m in handler.messages] == ["ana1@example.com", "ana3@example.com", "ana5@example.com"]
+    assert [m["rcpt_tos"][0] for m in handler.messages] == [
+        "ana1@example.com",
+        "ana3@example.com",
+        "ana5@example.com",
+    ]
     assert len(handler.peers) == 1  # refusals do not cost a reconnect
 
 
@@ -292,29 +303,23 @@ def test_refused_to_with_accepted_cc_is_an_error_for_the_email(smtp_server):
 
 def test_dropped_connection_reconnects_once_and_resends(smtp_server):
     controller, handler = smtp_server
-    sender = _sender(controller)
-    sender.send_batch([_email(0)])  # warm-up so the drop lands on the second message of the next batch
-    handler.messages.clear()
-    handler.peers.clear()
-    results: list = []
-
-    handler.drop_data = 0
-    batch = [_email(1), _email(2), _email(3)]
     original = handler.handle_DATA
-    calls = {"n": 0}
+    data_commands = 0
 
     async def drop_second(server, session, envelope):
-        calls["n"] += 1
-        if calls["n"] == 2:
+        nonlocal data_commands
+        data_commands += 1
+        if data_commands == 2:  # the server closes on the second message of the batch
             return "421 4.3.2 Service shutting down"
         return await original(server, session, envelope)
 
     handler.handle_DATA = drop_second
-    results = sender.send_batch(batch)
+    results = _sender(controller).send_batch([_email(1), _email(2), _email(3)])
 
     assert all(isinstance(r, SendResult) for r in results), results
     assert [m["rcpt_tos"][0] for m in handler.messages] == [f"ana{i}@example.com" for i in (1, 2, 3)]
-    assert len({m["peer"] for m in handler.messages}) == 2  # exactly one reconnect
+    peers = [m["peer"] for m in handler.messages]
+    assert peers[1] == peers[2] != peers[0]  # exactly one reconnect, then the new connection is reused
 
 
 def test_second_drop_in_a_batch_gives_up_with_retryable_errors(smtp_server):
@@ -348,7 +353,9 @@ def test_silent_server_times_out_as_retryable():
         silent.bind(("127.0.0.1", 0))
         silent.listen(4)
         port = silent.getsockname()[1]
-        sender = SmtpEmailSender(f"smtp://127.0.0.1:{port}?timeout=0.3", default_from_email="r@clinic.example")
+        sender = SmtpEmailSender(
+            f"smtp://127.0.0.1:{port}?timeout=0.3", default_from_email="r@clinic.example"
+        )
 
         [result] = sender.send_batch([_email(1)])
 
@@ -389,7 +396,9 @@ def test_implicit_tls_smtps(tls_files):
     controller = _start(handler, ssl_context=server_ctx)
     try:
         sender = SmtpEmailSender(
-            f"smtps://127.0.0.1:{controller.port}", default_from_email="r@clinic.example", ssl_context=client_ctx
+            f"smtps://127.0.0.1:{controller.port}",
+            default_from_email="r@clinic.example",
+            ssl_context=client_ctx,
         )
         [result] = sender.send_batch([_email(1)])
     finally:
@@ -404,7 +413,9 @@ def test_untrusted_certificate_is_permanent(tls_files):
     handler = RecordingHandler()
     controller = _start(handler, tls_context=server_ctx)
     try:
-        sender = SmtpEmailSender(f"smtp://127.0.0.1:{controller.port}?starttls=1", default_from_email="r@c.example")
+        sender = SmtpEmailSender(
+            f"smtp://127.0.0.1:{controller.port}?starttls=1", default_from_email="r@c.example"
+        )
         results = sender.send_batch([_email(1), _email(2)])
     finally:
         controller.stop()
