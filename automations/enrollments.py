@@ -30,17 +30,19 @@ def log(session: Session, enrollment: Enrollment, *, outcome: str, reason: str, 
     )
 
 
-def may_enroll(session: Session, workflow: Workflow, appointment_id: str, settings: dict) -> str | None:
+def may_enroll(session: Session, workflow: Workflow, appointment_id: str, settings: dict, event_id: str) -> str | None:
     """Why this appointment may not enter the workflow now, or None if it may."""
     rows = session.execute(
-        select(Enrollment.state, Enrollment.exit_reason).where(
+        select(Enrollment.state, Enrollment.exit_reason, Enrollment.event_id).where(
             Enrollment.workflow_id == workflow.id, Enrollment.appointment_id == appointment_id
         )
     ).all()
-    if any(state in LIVE_ENROLLMENT_STATES for state, _ in rows):
+    if any(row.event_id == event_id for row in rows):
+        return "this event already enrolled it"
+    if any(row.state in LIVE_ENROLLMENT_STATES for row in rows):
         return "already in this workflow for this appointment"
     if not settings.get("allow_reentry"):
-        for _state, reason in rows:
+        for reason in (row.exit_reason for row in rows):
             if not (reason or "").startswith(RESTARTABLE_EXITS):
                 return "already went through this workflow for this appointment (re-entry is off)"
     return None

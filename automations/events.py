@@ -116,7 +116,7 @@ def _on_status(session: Session, event: DomainEvent, appointment: Appointment, n
         )
         if matched is None:
             continue
-        why_not = enrollments.may_enroll(session, workflow, appointment.id, doc.settings)
+        why_not = enrollments.may_enroll(session, workflow, appointment.id, doc.settings, str(event.id))
         if why_not:
             log.debug("not enrolling %s in %s: %s", appointment.id, workflow.id, why_not)
             continue
