@@ -119,6 +119,7 @@ def test_drafts_never_run_and_versions_stick(factory, runtime, clock, world):
         workflows.publish(s, wf, now=clock.now())
         book(s, world, clock.now(), contact_id=world.eli_id, start=clock.now() + timedelta(days=4))
         s.get(Contact, world.eli_id).phone = "+13105550100"
+    runtime.tick()
     clock.advance(hours=1)
     runtime.tick()
     with factory() as s:
