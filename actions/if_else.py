@@ -1,7 +1,7 @@
 """Step ``if_else``: the first branch whose condition is true wins; otherwise ``else``.
 
 Conditions see contact, appointment (including ``rescheduled``), user and dates
-(``automations.conditions``). A branch names the step to go to; ``else`` defaults to the next step.
+(``automations.conditions``). A branch names the step to go to; ``otherwise`` (default: the next step) is the else.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class BranchSchema(Schema):
 
 class IfElseSchema(StepSchema):
     branches = fields.List(fields.Nested(BranchSchema), required=True, validate=validate.Length(min=1, max=20))
-    else_target = fields.String(load_default=None, allow_none=True, data_key="else")
+    otherwise = fields.String(load_default=None, allow_none=True)
 
 
 @register("if_else")
@@ -35,8 +35,8 @@ class IfElse(StepType):
 
     def targets(self, step: dict) -> dict[str, str]:
         refs = {f"branches[{i}].target": b["target"] for i, b in enumerate(step["branches"]) if b["target"] != END}
-        if step.get("else_target") not in (None, END):
-            refs["else"] = step["else_target"]
+        if step.get("otherwise") not in (None, END):
+            refs["otherwise"] = step["otherwise"]
         return refs
 
     def run(self, ctx: StepContext) -> Outcome:
@@ -45,4 +45,4 @@ class IfElse(StepType):
             if conditions.evaluate(br["condition"], facts):
                 label = br.get("name") or f"branch {i + 1}"
                 return branch(ctx, br["target"], "moved", f"{label} matched")
-        return branch(ctx, ctx.step.get("else_target"), "moved", "no branch matched: else")
+        return branch(ctx, ctx.step.get("otherwise"), "moved", "no branch matched: otherwise")

@@ -122,7 +122,8 @@ def tls_files(tmp_path_factory):
 def _authenticator(handler: RecordingHandler):
     def authenticate(server, session, envelope, mechanism, auth_data):
         handler.logins.append(auth_data.login)
-        return AuthResult(success=auth_data.login == b"mailer" and auth_data.password == b"p@ss:word")
+        ok = auth_data.login == b"mailer" and auth_data.password == b"p@ss:word"
+        return AuthResult(success=ok, handled=False)  # handled=False: the server sends the 535 itself
 
     return authenticate
 

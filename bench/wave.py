@@ -1,0 +1,306 @@
+"""Wave benchmark: N appointments whose reminders all come due at the same instant T.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/wave.py --n 10000 [--db sqlite|postgres] [--workers 1]
+
+1. Setup: a throw-away database (temporary SQLite file in WAL mode, or a PostgreSQL schema), a
+   location with two users, round-robin calendars both users belong to, contacts with email and
+   phone, and a published workflow: ``wait_appointment_time`` 1 hour before the start, then
+   ``send_sms`` and ``send_email`` through the capture outbox.
+2. Enqueue (measured): N bookings, one transaction each, through ``appointments.book``; the
+   runtime handles the domain events (``Runtime.tick`` on a frozen clock at the booking instant),
+   which enrolls each appointment and runs it to its wait. Every appointment starts at T + 1 h, so
+   every enrollment waits until the same instant T.
+3. Drain (measured on the real clock): ``--workers`` worker processes, each a ``Runtime`` with
+   ``SystemClock`` driven by the real APScheduler jobs (``automations.scheduler.background``), start
+   before T and tick idle; from T they drain the wave. The capture providers are wrapped to record
+   the wall-clock instant each message is handed to them; lateness = that instant - T.
+4. Check: every (enrollment, step) message exists once and is sent, once.
+
+Prints one JSON object on stdout (keys in bench/README.md); logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import multiprocessing as mp
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from automations import appointments, scheduler  # noqa: E402
+from automations.clock import FrozenClock, SystemClock  # noqa: E402
+from automations.db import make_engine, make_session_factory  # noqa: E402
+from automations.models import Enrollment, EnrollmentLog, Location, Message  # noqa: E402
+from automations.runtime import Providers, Runtime  # noqa: E402
+from automations.settings import Settings  # noqa: E402
+from bench.common import (  # noqa: E402
+    make_bench_world,
+    peak_rss_mb,
+    percentile,
+    publish_document,
+    reminder_document,
+    setup_logging,
+    temp_database,
+)
+from providers.base import OutgoingEmail, OutgoingSms, SendResult  # noqa: E402
+from providers.capture import CaptureEmail, CaptureSms  # noqa: E402
+
+log = logging.getLogger("bench.wave")
+STEPS = ("sms", "email")  # the workflow's send steps: one message each per enrollment
+
+
+# -- worker processes -----------------------------------------------------------------------------
+
+
+class RecordingEmail(CaptureEmail):
+    """The capture email provider, noting when each message was handed over (wall clock)."""
+
+    def __init__(self, sends: list[tuple[str, float]], counter: Any) -> None:
+        self.sends = sends
+        self.counter = counter
+
+    def send_batch(self, emails: list[OutgoingEmail]) -> list[SendResult | Exception]:
+        results = super().send_batch(emails)
+        at = time.time()
+        self.sends.extend((e.message_id, at) for e in emails)
+        with self.counter.get_lock():
+            self.counter.value += len(emails)
+        return results
+
+
+class RecordingSms(CaptureSms):
+    def __init__(self, sends: list[tuple[str, float]], counter: Any) -> None:
+        self.sends = sends
+        self.counter = counter
+
+    def send(self, sms: OutgoingSms) -> SendResult:
+        result = super().send(sms)
+        self.sends.append((sms.message_id, time.time()))
+        with self.counter.get_lock():
+            self.counter.value += 1
+        return result
+
+
+class TimedRuntime(Runtime):
+    """The real runtime; each tick's wall-clock start, end and work done are noted for the report."""
+
+    ticks: list[tuple[float, float, dict[str, int]]]
+
+    def tick(self, now: datetime | None = None, max_rounds: int = 10_000) -> dict[str, int]:
+        started = time.time()
+        totals = super().tick(now, max_rounds)
+        if any(totals.values()):
+            self.ticks.append((started, time.time(), totals))
+        return totals
+
+
+def worker_main(url: str, index: int, settings: dict, counter: Any, ready: Any, stop: Any, out: Any) -> None:
+    """One worker process: the runtime on the real clock, ticked by the APScheduler jobs."""
+    setup_logging()
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    sends: list[tuple[str, float]] = []
+    factory = make_session_factory(make_engine(url))
+    runtime = TimedRuntime(
+        factory, clock=SystemClock(), owner=f"bench-worker-{index}",
+        providers=Providers(email=RecordingEmail(sends, counter), sms=RecordingSms(sends, counter)),
+        settings=Settings(database_url=url, **settings),
+    )
+    runtime.ticks = []
+    sched = scheduler.background(runtime)
+    sched.start()
+    ready.release()
+    stop.wait()
+    sched.shutdown(wait=True)
+    out.put({"index": index, "sends": sends, "ticks": runtime.ticks, "peak_rss_mb": peak_rss_mb()})
+
+
+# -- the benchmark --------------------------------------------------------------------------------
+
+
+def default_margin(n: int) -> float:
+    """Seconds between the start of the enqueue and the due instant T: enough for the enqueue and
+    the workers' start-up at a conservative ~400 enqueues/s (override with --margin)."""
+    return 8 + n / 400
+
+
+def enqueue(factory, world, runtime: Runtime, *, n: int, start_at: datetime, booked_at: datetime,
+            chunk: int) -> tuple[float, float]:
+    """Book ``n`` appointments (one transaction each) and let the runtime handle their events every
+    ``chunk`` bookings. Returns (seconds booking, seconds handling events)."""
+    booking = handling = 0.0
+    cals, people = world.calendar_ids, world.contact_ids
+    for i in range(n):
+        t0 = time.perf_counter()
+        with factory() as session, session.begin():
+            loc = session.get(Location, world.location_id)
+            appointments.book(session, location=loc, calendar_id=cals[i % len(cals)],
+                              contact_id=people[i % len(people)], start_at=start_at, now=booked_at)
+        t1 = time.perf_counter()
+        booking += t1 - t0
+        if (i + 1) % chunk == 0 or i + 1 == n:
+            runtime.tick(booked_at)
+            handling += time.perf_counter() - t1
+    return booking, handling
+
+
+def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    n = args.n
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    setup_clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    calendars = max(1, math.ceil(n / args.per_calendar))
+    with factory() as session, session.begin():
+        world = make_bench_world(session, setup_clock.now(), calendars=calendars,
+                                 per_slot=math.ceil(n / calendars), contact_count=min(n, args.contacts))
+        publish_document(session, world.location_id, reminder_document(hours_before=1), setup_clock.now())
+
+    # T is a whole second far enough ahead for the enqueue; bookings happen (frozen) at booked_at.
+    booked_at = datetime.now(UTC).replace(microsecond=0)
+    due = booked_at + timedelta(seconds=math.ceil(args.margin if args.margin is not None else default_margin(n)))
+    due_epoch = due.timestamp()
+    log.info("enqueueing %d appointments on %d calendars; due instant T=%s", n, calendars, due.isoformat())
+    enqueuer = Runtime(factory, clock=FrozenClock(booked_at), owner="bench-enqueue",
+                       settings=Settings(database_url=url, batch_size=args.batch_size))
+    booking_s, handling_s = enqueue(factory, world, enqueuer, n=n, start_at=due + timedelta(hours=1),
+                                    booked_at=booked_at, chunk=args.chunk)
+    enqueue_s = booking_s + handling_s
+    with factory() as session:
+        waiting = session.scalar(select(func.count()).select_from(Enrollment)
+                                 .where(Enrollment.state == "waiting", Enrollment.wake_at == due))
+    log.info("enqueued in %.2fs (%.0f/s); %d enrollments waiting until T", enqueue_s, n / enqueue_s, waiting)
+    if waiting != n:
+        raise SystemExit(f"expected {n} enrollments waiting until T, found {waiting}")
+    enqueue_rss = peak_rss_mb()
+
+    # Workers start before T and tick idle until it.
+    ctx = mp.get_context("spawn")
+    counter, ready, stop, out = ctx.Value("i", 0), ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    settings = {"tick_seconds": args.tick_seconds, "batch_size": args.batch_size, "lease_seconds": args.lease_seconds}
+    procs = [ctx.Process(target=worker_main, args=(url, i, settings, counter, ready, stop, out), daemon=True)
+             for i in range(args.workers)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        if not ready.acquire(timeout=60):
+            raise SystemExit("a worker did not start within 60 s")
+    headroom = due_epoch - time.time()
+    log.info("workers ready %.1fs before T", headroom)
+    if headroom < 0.5:
+        stop.set()
+        raise SystemExit(f"the enqueue overran the due instant by {-headroom:.1f}s: raise --margin")
+
+    expected = n * len(STEPS)
+    deadline = due_epoch + args.timeout
+    while counter.value < expected and time.time() < deadline:
+        time.sleep(0.02)
+    if counter.value < expected:
+        log.error("timed out with %d of %d messages sent", counter.value, expected)
+    stop.set()
+    reports = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+
+    return {"n": n, "db": args.db, "workers": args.workers, "enqueue_per_s": round(n / enqueue_s, 1),
+            "book_s": round(booking_s, 2), "handle_events_s": round(handling_s, 2),
+            **check(factory, reports, n=n, due_epoch=due_epoch),
+            "peak_rss_mb": max([enqueue_rss] + [r["peak_rss_mb"] for r in reports]),
+            "peak_rss_mb_enqueue": enqueue_rss, "peak_rss_mb_workers": [r["peak_rss_mb"] for r in reports],
+            "tick_seconds": args.tick_seconds, "batch_size": args.batch_size, "calendars": calendars,
+            "contacts": len(world.contact_ids)}
+
+
+def check(factory, reports: list[dict], *, n: int, due_epoch: float) -> dict[str, Any]:
+    """Lateness from the providers' records; loss and duplication from the database and the records."""
+    with factory() as session:
+        rows = session.execute(select(Message.id, Message.enrollment_id, Message.step_id, Message.status,
+                                      Message.sent_at)).all()
+        completed = session.scalar(select(func.count()).select_from(Enrollment).where(Enrollment.state == "completed"))
+        log_dupes = session.scalar(select(func.count()).select_from(
+            select(EnrollmentLog.enrollment_id).group_by(EnrollmentLog.enrollment_id, EnrollmentLog.step_seq)
+            .having(func.count() > 1).subquery()))
+    pair_of = {r.id: (r.enrollment_id, r.step_id) for r in rows}
+    rows_per_pair = Counter(pair_of.values())
+    sent_pairs = {(r.enrollment_id, r.step_id) for r in rows if r.status == "sent"}
+    expected_pairs = n * len(STEPS)
+
+    sends = [s for r in reports for s in r["sends"]]
+    sends_per_pair: Counter = Counter()
+    first_send: dict[tuple[str, str], float] = {}
+    for message_id, at in sends:
+        pair = pair_of.get(message_id)
+        sends_per_pair[pair] += 1
+        first_send[pair] = min(at, first_send.get(pair, at))
+    duplicated = sum(c - 1 for c in sends_per_pair.values() if c > 1) + sum(c - 1 for c in rows_per_pair.values() if c > 1)
+    lateness = [at - due_epoch for at in first_send.values()]
+    db_lateness = [r.sent_at.timestamp() - due_epoch for r in rows if r.sent_at is not None]
+    ticks = sorted(t for r in reports for t in r["ticks"])
+    drain_s = max(lateness) if lateness else None
+
+    def rounded(v: float | None) -> float | None:
+        return None if v is None else round(v, 3)
+
+    return {
+        "messages": len(sends), "expected_messages": expected_pairs,
+        "drain_s": rounded(drain_s),
+        "messages_per_s": round(len(first_send) / drain_s, 1) if drain_s else None,
+        "lateness_p50_s": rounded(percentile(lateness, 50)),
+        "lateness_p95_s": rounded(percentile(lateness, 95)),
+        "lateness_p99_s": rounded(percentile(lateness, 99)),
+        "lateness_max_s": rounded(max(lateness) if lateness else None),
+        "first_send_s": rounded(min(lateness) if lateness else None),
+        "last_commit_s": rounded(ticks[-1][1] - due_epoch if ticks else None),
+        "sent_at_column_lateness_p99_s": rounded(percentile(db_lateness, 99)),
+        "lost": expected_pairs - len(sent_pairs),
+        "duplicated": duplicated,
+        "duplicated_log_rows": log_dupes,
+        "enrollments_completed": completed,
+        "busy_ticks": len(ticks),
+        "busy_tick_s": [round(end - start, 3) for start, end, _ in ticks][:20],
+        "per_worker_messages": [len(r["sends"]) for r in reports],
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=10_000, help="appointments in the wave (default 10000)")
+    p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    p.add_argument("--workers", type=int, default=1, help="worker processes draining the wave")
+    p.add_argument("--tick-seconds", type=float, default=Settings.tick_seconds,
+                   help="scheduler interval (PUNCTUAL_TICK_SECONDS); default the engine's")
+    p.add_argument("--batch-size", type=int, default=Settings.batch_size, help="PUNCTUAL_BATCH_SIZE")
+    p.add_argument("--lease-seconds", type=int, default=Settings.lease_seconds, help="PUNCTUAL_LEASE_SECONDS")
+    p.add_argument("--per-calendar", type=int, default=1000, help="appointments per calendar (all in one slot)")
+    p.add_argument("--contacts", type=int, default=1000, help="distinct contacts (appointments cycle over them)")
+    p.add_argument("--chunk", type=int, default=500, help="bookings between two event-handling ticks")
+    p.add_argument("--margin", type=float, default=None,
+                   help="seconds from the enqueue start to T (default 8 + n/400)")
+    p.add_argument("--timeout", type=float, default=300, help="give up draining this long after T")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    with temp_database(args.db) as url:
+        result = run(url, args)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""``/api/v1/contacts``: list, create, get, and patch contacts (a patch emits ``contact.updated``,
+which re-checks wait-for-condition steps)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from marshmallow import ValidationError as MarshmallowError
+from marshmallow import fields, validate, validates_schema
+
+from automations import contacts
+from automations.errors import ValidationError
+from automations.models import Contact
+from web.api import serialize
+from web.api.common import (
+    BodySchema,
+    PageQuery,
+    Scalar,
+    StrictBoolean,
+    doc,
+    json_body,
+    location,
+    now,
+    owned,
+    page,
+    paginate,
+    query_args,
+    scoped,
+    tx,
+    wake_worker,
+)
+
+bp = Blueprint("contacts", __name__)
+
+
+class ContactPatch(BodySchema):
+    """The editable contact fields; lengths match the columns so nothing is refused late by the database."""
+
+    first_name = fields.String(validate=validate.Length(max=100))
+    last_name = fields.String(validate=validate.Length(max=100))
+    email = fields.Email(allow_none=True, validate=validate.Length(max=320))
+    # Normalized to E.164 by automations.contacts (US numbers may omit +1).
+    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    timezone = fields.String(allow_none=True, validate=validate.Length(max=64))
+    tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=100))
+    custom_fields = fields.Dict(keys=fields.String(validate=validate.Length(max=100)),
+                                values=Scalar(allow_none=True))
+    sms_dnd = StrictBoolean()
+    email_dnd = StrictBoolean()
+
+
+class ContactCreate(ContactPatch):
+    first_name = fields.String(load_default="", validate=validate.Length(max=100))
+    last_name = fields.String(load_default="", validate=validate.Length(max=100))
+
+    @validates_schema
+    def _identifiable(self, data: dict, **_kw) -> None:
+        if not any(data.get(k) for k in ("first_name", "last_name", "email", "phone")):
+            raise MarshmallowError("give at least one of first_name, last_name, email or phone")
+
+
+class ContactListQuery(PageQuery):
+    email = fields.String(validate=validate.Length(max=320))
+
+
+def create_contact(session, data: dict, prefix: str = "") -> Contact:
+    """Create a contact; engine validation paths (``phone``) get ``prefix`` (``contact.phone``)."""
+    try:
+        return contacts.create(session, location(session), data, now=now())
+    except ValidationError as exc:
+        if not prefix:
+            raise
+        fields_ = {f"{prefix}.{path}": reasons for path, reasons in exc.fields.items()}
+        raise ValidationError(f"{prefix}.{exc.message}", fields=fields_) from None
+
+
+@bp.get("/contacts")
+@doc("List contacts, oldest first", query=ContactListQuery, response="Contact", many=True)
+def list_contacts():
+    args = query_args(ContactListQuery())
+    with tx() as s:
+        query = scoped(Contact)
+        if args.get("email"):
+            query = query.where(Contact.email == args["email"])
+        rows, cursor = paginate(s, query, Contact, args)
+        return page([serialize.contact(c) for c in rows], cursor)
+
+
+@bp.post("/contacts")
+@doc("Create a contact", body=ContactCreate, response="Contact", status=201)
+def create():
+    data = json_body(ContactCreate())
+    with tx() as s:
+        result = serialize.contact(create_contact(s, data))
+    return result, 201
+
+
+@bp.get("/contacts/<contact_id>")
+@doc("Get a contact", response="Contact")
+def get(contact_id: str):
+    with tx() as s:
+        return serialize.contact(owned(s, Contact, contact_id))
+
+
+@bp.patch("/contacts/<contact_id>")
+@doc("Update some of a contact's fields (emits contact.updated when anything changed)", body=ContactPatch,
+     response="Contact")
+def patch(contact_id: str):
+    data = json_body(ContactPatch())
+    with tx() as s:
+        contact = owned(s, Contact, contact_id)
+        changed = contacts.update(s, location(s), contact, data, now=now())
+        result = serialize.contact(contact)
+    if changed:
+        wake_worker()
+    return result
