@@ -24,10 +24,13 @@ Prints one JSON object on stdout (keys in bench/README.md); logs go to stderr.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import logging
 import math
 import multiprocessing as mp
+import pstats
 import sys
 import time
 from collections import Counter
@@ -96,22 +99,29 @@ class RecordingSms(CaptureSms):
 
 
 class TimedRuntime(Runtime):
-    """The real runtime; each tick's wall-clock start, end and work done are noted for the report."""
+    """The real runtime; each tick's wall-clock start, end and work done are noted for the report
+    (and, with --profile, every tick runs under cProfile)."""
 
     ticks: list[tuple[float, float, dict[str, int]]]
+    profiler: cProfile.Profile | None = None
 
     def tick(self, now: datetime | None = None, max_rounds: int = 10_000) -> dict[str, int]:
         started = time.time()
-        totals = super().tick(now, max_rounds)
+        if self.profiler is not None:
+            totals = self.profiler.runcall(super().tick, now, max_rounds)
+        else:
+            totals = super().tick(now, max_rounds)
         if any(totals.values()):
             self.ticks.append((started, time.time(), totals))
         return totals
 
 
-def worker_main(url: str, index: int, settings: dict, counter: Any, ready: Any, stop: Any, out: Any) -> None:
+def worker_main(url: str, index: int, settings: dict, counter: Any, ready: Any, stop: Any, out: Any,
+                profile_dir: str | None = None) -> None:
     """One worker process: the runtime on the real clock, ticked by the APScheduler jobs."""
     setup_logging()
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # "skipped: maximum number of running instances reached" is expected while a long tick runs.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     sends: list[tuple[str, float]] = []
     factory = make_session_factory(make_engine(url))
     runtime = TimedRuntime(
@@ -120,12 +130,24 @@ def worker_main(url: str, index: int, settings: dict, counter: Any, ready: Any, 
         settings=Settings(database_url=url, **settings),
     )
     runtime.ticks = []
+    if profile_dir:
+        runtime.profiler = cProfile.Profile()
     sched = scheduler.background(runtime)
     sched.start()
     ready.release()
     stop.wait()
     sched.shutdown(wait=True)
+    if runtime.profiler is not None:
+        dump_profile(runtime.profiler, Path(profile_dir) / f"worker-{index}.prof")
     out.put({"index": index, "sends": sends, "ticks": runtime.ticks, "peak_rss_mb": peak_rss_mb()})
+
+
+def dump_profile(profiler: cProfile.Profile, path: Path, top: int = 25) -> None:
+    """Save the profile (``python -m pstats PATH``) and log its top functions by cumulative time."""
+    profiler.dump_stats(path)
+    buf = io.StringIO()
+    pstats.Stats(profiler, stream=buf).sort_stats("cumulative").print_stats(top)
+    log.info("profile %s:\n%s", path, buf.getvalue())
 
 
 # -- the benchmark --------------------------------------------------------------------------------
@@ -175,8 +197,14 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     log.info("enqueueing %d appointments on %d calendars; due instant T=%s", n, calendars, due.isoformat())
     enqueuer = Runtime(factory, clock=FrozenClock(booked_at), owner="bench-enqueue",
                        settings=Settings(database_url=url, batch_size=args.batch_size))
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler is not None:
+        profiler.enable()
     booking_s, handling_s = enqueue(factory, world, enqueuer, n=n, start_at=due + timedelta(hours=1),
                                     booked_at=booked_at, chunk=args.chunk)
+    if profiler is not None:
+        profiler.disable()
+        dump_profile(profiler, Path(args.profile) / "enqueue.prof")
     enqueue_s = booking_s + handling_s
     with factory() as session:
         waiting = session.scalar(select(func.count()).select_from(Enrollment)
@@ -190,7 +218,8 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     counter, ready, stop, out = ctx.Value("i", 0), ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     settings = {"tick_seconds": args.tick_seconds, "batch_size": args.batch_size, "lease_seconds": args.lease_seconds}
-    procs = [ctx.Process(target=worker_main, args=(url, i, settings, counter, ready, stop, out), daemon=True)
+    procs = [ctx.Process(target=worker_main, args=(url, i, settings, counter, ready, stop, out, args.profile),
+                         daemon=True)
              for i in range(args.workers)]
     for p in procs:
         p.start()
@@ -229,9 +258,10 @@ def check(factory, reports: list[dict], *, n: int, due_epoch: float) -> dict[str
         rows = session.execute(select(Message.id, Message.enrollment_id, Message.step_id, Message.status,
                                       Message.sent_at)).all()
         completed = session.scalar(select(func.count()).select_from(Enrollment).where(Enrollment.state == "completed"))
+        # Step outcomes only: the lifecycle rows (enrolled, completed) carry no step and share a step_seq.
         log_dupes = session.scalar(select(func.count()).select_from(
-            select(EnrollmentLog.enrollment_id).group_by(EnrollmentLog.enrollment_id, EnrollmentLog.step_seq)
-            .having(func.count() > 1).subquery()))
+            select(EnrollmentLog.enrollment_id).where(EnrollmentLog.step_id.is_not(None))
+            .group_by(EnrollmentLog.enrollment_id, EnrollmentLog.step_seq).having(func.count() > 1).subquery()))
     pair_of = {r.id: (r.enrollment_id, r.step_id) for r in rows}
     rows_per_pair = Counter(pair_of.values())
     sent_pairs = {(r.enrollment_id, r.step_id) for r in rows if r.status == "sent"}
@@ -289,6 +319,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--margin", type=float, default=None,
                    help="seconds from the enqueue start to T (default 8 + n/400)")
     p.add_argument("--timeout", type=float, default=300, help="give up draining this long after T")
+    p.add_argument("--profile", metavar="DIR", default=None,
+                   help="run the enqueue and every worker tick under cProfile; write DIR/*.prof, log the top")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 

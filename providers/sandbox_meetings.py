@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from automations.errors import PermanentProviderError
+from automations.errors import PermanentProviderError, RetryableProviderError
 from providers.base import MeetingInfo, MeetingRequest
 
 SANDBOX_URL = "https://sandbox.punctual.invalid/zoom/j/"
@@ -26,6 +26,8 @@ class SandboxMeetings:
     def create(self, request: MeetingRequest) -> MeetingInfo:
         if self.fail:
             raise PermanentProviderError("sandbox meeting provider told to fail")
+        if self.hold:
+            raise RetryableProviderError("sandbox meeting provider told to hold")
         self.created.append(request)
         digest = hashlib.sha256(f"{request.host_user_id}|{request.start_at.isoformat()}|{len(self.created)}".encode())
         meeting_id = str(int(digest.hexdigest()[:10], 16))[:11]

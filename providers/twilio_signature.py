@@ -156,6 +156,9 @@ def url_from_environ(
             split = urllib.parse.urlsplit(raw)
             raw = split.path + ("?" + split.query if split.query else "")
         target = raw
+        query = environ.get("QUERY_STRING", "")
+        if query and "?" not in target:  # some servers (and Werkzeug's test builder) leave it out
+            target += "?" + query
     else:
         # WSGI hands PATH_INFO over as latin-1-decoded bytes: undo that, then re-quote.
         path = (
