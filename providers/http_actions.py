@@ -119,9 +119,10 @@ def validate_target_url(url: str) -> str:
         )
     if not parts.hostname:
         raise PermanentProviderError(f"webhook URL {url!r} has no host", provider_code="invalid_url")
-    if any(ch in url for ch in "\r\n\t "):
+    stripped = url.strip()  # surrounding whitespace from a form is harmless; inside the URL it is not
+    if any(ch in stripped for ch in "\r\n\t "):
         raise PermanentProviderError("webhook URL contains whitespace", provider_code="invalid_url")
-    return url.strip()
+    return stripped
 
 
 def _translate_transport(exc: httpx.HTTPError, what: str) -> ProviderError:

@@ -19,6 +19,7 @@ drop the copy, and the id in any mailbox traces back to the outbox row.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import smtplib
 import ssl
@@ -229,12 +230,14 @@ class SmtpEmailSender:
     ) -> None:
         self.config = parse_smtp_url(url)
         if timeout is not None:
-            self.config = SmtpConfig(**{**self.config.__dict__, "timeout": timeout})
-        if parse_address(default_from_email) is None:
+            self.config = dataclasses.replace(self.config, timeout=timeout)
+        default_from = parse_address(default_from_email)
+        if default_from is None:
             raise ValueError(f"invalid default From address {default_from_email!r}")
         self.default_from_email = default_from_email
         self.default_from_name = default_from_name
-        self.message_id_domain = message_id_domain or default_from_email.rsplit("@", 1)[1]
+        # A fixed domain: make_msgid()'s default, socket.getfqdn(), is slow and wrong in containers (§7.1).
+        self.message_id_domain = message_id_domain or default_from[1].rsplit("@", 1)[1]
         self.ssl_context = ssl_context
         self.clock = clock or SystemClock()
 

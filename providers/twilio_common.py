@@ -93,7 +93,7 @@ def map_call_status(twilio_status: str | None) -> str:
 
 def status_moves_forward(current: str, new: str) -> bool:
     """Whether a callback's status may replace the recorded one (callbacks can arrive out of order)."""
-    if current in ("cancelled",):
+    if current == "cancelled":  # withdrawn on our side: a late receipt does not resurrect it
         return False
     return _STATUS_RANK.get(new, 0) > _STATUS_RANK.get(current, 0)
 
