@@ -95,7 +95,8 @@ def book(session: Session, *, location: Location, calendar_id: str, contact_id: 
     )
     session.add(appt)
     session.flush()
-    meetings.attach(session, appt, calendar, provider=DEFAULT_MEETING_PROVIDER, now=now)
+    if chosen not in INACTIVE:  # a cancelled or invalid booking gets no meeting
+        meetings.attach(session, appt, calendar, provider=DEFAULT_MEETING_PROVIDER, now=now)
     domain_events.emit(session, location_id=location.id, kind=EventKind.APPOINTMENT_BOOKED, now=now,
                        appointment_id=appt.id, contact_id=contact.id, status=chosen.value, modified_by=str(modified_by))
     return appt
@@ -156,7 +157,7 @@ def update_details(session: Session, appt: Appointment, *, now: datetime, modifi
     for key in changed:
         setattr(appt, key, changes[key])
     appt.updated_at = now
-    if "assigned_user_id" in changed:
+    if "assigned_user_id" in changed and appt.status not in INACTIVE:
         meetings.move(session, appt, session.get(Calendar, appt.calendar_id), provider=DEFAULT_MEETING_PROVIDER, now=now)
     domain_events.emit(session, location_id=appt.location_id, kind=EventKind.APPOINTMENT_UPDATED, now=now,
                        appointment_id=appt.id, contact_id=appt.contact_id, changed=changed, modified_by=str(modified_by))

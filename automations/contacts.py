@@ -32,8 +32,10 @@ def _clean(location: Location, data: dict) -> dict:
     out = {k: v for k, v in data.items() if k in FIELDS}
     if "phone" in out:
         out["phone"] = normalize_phone(out["phone"])
-    if out.get("timezone"):
-        parse_tz(out["timezone"], "timezone")
+    if "timezone" in out:
+        out["timezone"] = out["timezone"] or None  # "" means "no time zone of their own"
+        if out["timezone"]:
+            parse_tz(out["timezone"], "timezone")
     if "custom_fields" in out:
         unknown = set(out["custom_fields"]) - set(location.custom_field_keys or [])
         if unknown:

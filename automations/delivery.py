@@ -128,17 +128,13 @@ class Delivery:
         if appt is None:
             return ""
         meeting = loaded.meetings.get(appt.meeting_id)
+        calendar = loaded.calendars.get(appt.calendar_id)
         state = meetings.link_state(meeting)
-        if state == "ready":
-            return meeting.join_url
-        if state == "none":
-            return appt.static_location or ""
+        if state in ("ready", "none"):
+            return meetings.current_location(appt, meeting, calendar)
         if not m.needs_meeting_link:
             return ""
-        calendar = loaded.calendars.get(appt.calendar_id)
-        fallback = (calendar.meeting_location or "").strip() if calendar else ""
-        if fallback.lower() == meetings.ZOOM:
-            fallback = ""
+        fallback = meetings.fallback_text(calendar)
         policy = m.template.get("meeting_link_policy", "fallback")
         waited_out = m.hold_until is None or now >= m.hold_until
         if state == "pending" and not waited_out:

@@ -116,5 +116,24 @@ def link_state(meeting: Meeting | None) -> str:
     return "pending"
 
 
+def fallback_text(calendar: Calendar | None) -> str:
+    """The calendar's static location, used when a Zoom link cannot be had ("zoom" itself is no text)."""
+    text_ = ((calendar.meeting_location if calendar else None) or "").strip()
+    return "" if text_.lower() == ZOOM else text_
+
+
+def current_location(appointment: Appointment, meeting: Meeting | None, calendar: Calendar | None) -> str | None:
+    """What ``appointment.meeting_location`` renders to right now under the fallback policy; None
+    while a meeting is still being created (or failed with nothing to fall back on)."""
+    state = link_state(meeting)
+    if state == "ready":
+        return meeting.join_url
+    if state == "none":
+        return appointment.static_location or ""
+    if state == "failed":
+        return fallback_text(calendar) or None
+    return None
+
+
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(600, 5 * 2 ** max(0, attempts - 1)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from automations.errors import NotFound, ValidationError
 from automations.models import Location, Workflow
 
 MAX_RECIPE_BYTES = 512 * 1024
+log = logging.getLogger(__name__)
 
 
 def recipes_dir() -> Path:
@@ -37,13 +39,23 @@ class Recipe:
 def _read(path: Path) -> Recipe:
     if path.stat().st_size > MAX_RECIPE_BYTES:
         raise ValidationError.single("recipe", f"{path.name} is larger than {MAX_RECIPE_BYTES} bytes")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return Recipe(data["slug"], data["title"], data.get("description", ""), data["workflow"])
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Recipe(data["slug"], data["title"], data.get("description", ""), data["workflow"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValidationError.single("recipe", f"{path.name} is not a valid recipe: {exc}") from exc
 
 
 def all_recipes() -> list[Recipe]:
+    """Every readable recipe; a broken file is logged and left out rather than hiding the rest."""
     folder = recipes_dir()
-    return sorted((_read(p) for p in folder.glob("*.json")), key=lambda r: r.slug) if folder.is_dir() else []
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            found.append(_read(path))
+        except ValidationError as exc:
+            log.warning("skipping recipe: %s", exc.message)
+    return sorted(found, key=lambda r: r.slug)
 
 
 def find(slug: str) -> Recipe:

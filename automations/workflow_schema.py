@@ -29,7 +29,7 @@ class MeetingLinkSettings(Schema):
 
     #: fallback: after the wait, send with the calendar's static location; hold: keep holding, alert the host.
     policy = fields.String(load_default="fallback", validate=validate.OneOf(["fallback", "hold_and_alert"]))
-    wait_seconds = fields.Integer(load_default=900, validate=validate.Range(min=0, max=86400))
+    wait_seconds = fields.Integer(load_default=900, strict=True, validate=validate.Range(min=0, max=86400))
 
 
 class SettingsSchema(Schema):
@@ -59,7 +59,7 @@ class DocumentSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    version = fields.Integer(required=True, validate=validate.Equal(DOCUMENT_VERSION, error="must be 1"))
+    version = fields.Integer(required=True, strict=True, validate=validate.Equal(DOCUMENT_VERSION, error="must be 1"))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     description = fields.String(load_default="", validate=validate.Length(max=2000))
     settings = fields.Nested(SettingsSchema, load_default=lambda: SettingsSchema().load({}))

@@ -69,6 +69,15 @@ def unpublish(session: Session, wf: Workflow, *, now: datetime) -> None:
     wf.updated_at = now
 
 
+def delete_draft(session: Session, wf: Workflow) -> None:
+    """Delete a workflow that was never published (published ones keep their history)."""
+    ever_published = session.scalar(select(func.count()).select_from(WorkflowVersion).where(WorkflowVersion.workflow_id == wf.id))
+    if ever_published:
+        raise Conflict("a workflow that has been published cannot be deleted; unpublish it instead",
+                       fields={"status": [wf.status]})
+    session.delete(wf)
+
+
 def export(session: Session, wf: Workflow, version: int | None = None) -> dict:
     """The document of the draft, or of a published version number."""
     if version is None:

@@ -153,10 +153,18 @@ def dump_profile(profiler: cProfile.Profile, path: Path, top: int = 25) -> None:
 # -- the benchmark --------------------------------------------------------------------------------
 
 
-def default_margin(n: int) -> float:
-    """Seconds between the start of the enqueue and the due instant T: enough for the enqueue and
-    the workers' start-up at a conservative ~400 enqueues/s (override with --margin)."""
-    return 8 + n / 400
+def calibrate(factory, url: str, args: argparse.Namespace, now: datetime) -> float:
+    """Enqueues per second, measured on a small wave in a second location whose reminders fall a day
+    after the benchmark's (so they never take part in the drain). Used only to place T."""
+    k = max(20, min(200, args.n // 20))
+    with factory() as session, session.begin():
+        world = make_bench_world(session, now, calendars=1, per_slot=k, contact_count=min(k, args.contacts))
+        publish_document(session, world.location_id, reminder_document(hours_before=1), now)
+    runtime = Runtime(factory, clock=FrozenClock(now), owner="bench-calibrate",
+                      settings=Settings(database_url=url, batch_size=args.batch_size))
+    booking, handling = enqueue(factory, world, runtime, n=k, start_at=now + timedelta(days=2), booked_at=now,
+                                chunk=args.chunk)
+    return k / (booking + handling)
 
 
 def enqueue(factory, world, runtime: Runtime, *, n: int, start_at: datetime, booked_at: datetime,
@@ -190,9 +198,15 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
                                  per_slot=math.ceil(n / calendars), contact_count=min(n, args.contacts))
         publish_document(session, world.location_id, reminder_document(hours_before=1), setup_clock.now())
 
-    # T is a whole second far enough ahead for the enqueue; bookings happen (frozen) at booked_at.
+    # T is a whole second far enough ahead for the enqueue and the workers' start-up; the bookings
+    # all happen (on a frozen clock) at booked_at, so every enrollment computes the same T.
+    margin = args.margin
+    if margin is None:
+        rate = calibrate(factory, url, args, setup_clock.now())
+        margin = 5 + 1.4 * n / rate
+        log.info("calibration: ~%.0f enqueues/s; T set %.0fs ahead", rate, margin)
     booked_at = datetime.now(UTC).replace(microsecond=0)
-    due = booked_at + timedelta(seconds=math.ceil(args.margin if args.margin is not None else default_margin(n)))
+    due = booked_at + timedelta(seconds=math.ceil(margin))
     due_epoch = due.timestamp()
     log.info("enqueueing %d appointments on %d calendars; due instant T=%s", n, calendars, due.isoformat())
     enqueuer = Runtime(factory, clock=FrozenClock(booked_at), owner="bench-enqueue",
@@ -317,7 +331,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--contacts", type=int, default=1000, help="distinct contacts (appointments cycle over them)")
     p.add_argument("--chunk", type=int, default=500, help="bookings between two event-handling ticks")
     p.add_argument("--margin", type=float, default=None,
-                   help="seconds from the enqueue start to T (default 8 + n/400)")
+                   help="seconds from the enqueue start to T (default: 5 + 1.4 x n / a calibrated enqueue rate)")
     p.add_argument("--timeout", type=float, default=300, help="give up draining this long after T")
     p.add_argument("--profile", metavar="DIR", default=None,
                    help="run the enqueue and every worker tick under cProfile; write DIR/*.prof, log the top")

@@ -51,7 +51,6 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
-        JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # keep serializers' field order: it reads better
     app.extensions["punctual"] = PunctualState(factory=factory, clock=clock or SystemClock(), runtime=runtime,

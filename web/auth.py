@@ -6,6 +6,7 @@ scoped to it. A missing or unknown key is a 401 (with ``WWW-Authenticate: Bearer
 from __future__ import annotations
 
 from flask import g, request
+from sqlalchemy.orm import Session, sessionmaker
 
 from automations.db import transaction
 from automations.errors import Unauthorized
@@ -29,7 +30,7 @@ def bearer_key() -> str:
     return key
 
 
-def authenticate(factory) -> str:
+def authenticate(factory: sessionmaker[Session]) -> str:
     """Resolve the request's API key to its location id and remember it in ``g.location_id``."""
     key = bearer_key()
     with transaction(factory) as session:

@@ -7,9 +7,19 @@ Only views marked ``public`` in their ``@doc`` (the OpenAPI document) skip authe
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from automations.errors import NotFound
-from web.api import appointments, calendars, contacts, enrollments, messages, notifications, recipes, workflows
+from web.api import (
+    appointments,
+    calendars,
+    contacts,
+    enrollments,
+    messages,
+    notifications,
+    recipes,
+    workflows,
+)
 from web.api.common import doc
 from web.auth import authenticate
 
@@ -38,7 +48,7 @@ def _authenticate() -> None:
 
 @api.get("/openapi.json")
 @doc("This document: the OpenAPI 3.1 description of the API", public=True)
-def openapi_json():
+def openapi_json() -> ResponseReturnValue:
     from web.openapi import build_document
 
     return jsonify(build_document(current_app))

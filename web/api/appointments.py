@@ -8,6 +8,7 @@ domain event in the same transaction; the worker reacts to it (enroll, exit, res
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError as MarshmallowError
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy.orm import Session
@@ -42,8 +43,8 @@ STATUSES = [s.value for s in AppointmentStatus]
 
 class AppointmentBook(BodySchema):
     calendar_id = Id(required=True)
-    contact_id = Id()
-    contact = fields.Nested(ContactCreate, metadata={"description": "a new contact to create, instead of contact_id"})
+    contact_id = Id(allow_none=True)
+    contact = fields.Nested(ContactCreate, allow_none=True, metadata={"description": "a new contact to create, instead of contact_id"})
     start_time = Timestamp(required=True)
     end_time = Timestamp(allow_none=True, load_default=None,
                          metadata={"description": "default: start_time + the calendar's slot length"})
@@ -105,7 +106,7 @@ def _apply_patch(session: Session, appt: Appointment, data: dict) -> bool:
 @bp.post("/appointments")
 @doc("Book an appointment (enrolls the contact in matching published workflows)", body=AppointmentBook,
      response="Appointment", status=201, errors=(409,))
-def book():
+def book() -> ResponseReturnValue:
     data = json_body(AppointmentBook())
     with tx() as s:
         loc = location(s)
@@ -125,7 +126,7 @@ def book():
 
 @bp.get("/appointments")
 @doc("List appointments, oldest booking first", query=AppointmentListQuery, response="Appointment", many=True)
-def list_appointments():
+def list_appointments() -> ResponseReturnValue:
     args = query_args(AppointmentListQuery())
     with tx() as s:
         query = scoped(Appointment)
@@ -139,7 +140,7 @@ def list_appointments():
 
 @bp.get("/appointments/<appointment_id>")
 @doc("Get an appointment, with its meeting state and meeting location", response="Appointment")
-def get(appointment_id: str):
+def get(appointment_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.appointment(s, owned(s, Appointment, appointment_id))
 
@@ -147,7 +148,7 @@ def get(appointment_id: str):
 @bp.patch("/appointments/<appointment_id>")
 @doc("Change status, time (reschedule) and details in one transaction", body=AppointmentPatch,
      response="Appointment", errors=(409,))
-def patch(appointment_id: str):
+def patch(appointment_id: str) -> ResponseReturnValue:
     data = json_body(AppointmentPatch())
     with tx() as s:
         appt = owned(s, Appointment, appointment_id)
@@ -160,7 +161,7 @@ def patch(appointment_id: str):
 
 @bp.post("/appointments/<appointment_id>/cancel")
 @doc("Cancel an appointment (its reminders stop; pending messages are withdrawn)", response="Appointment")
-def cancel(appointment_id: str):
+def cancel(appointment_id: str) -> ResponseReturnValue:
     json_body(BodySchema(), optional=True)  # no fields; still refuse a malformed body
     with tx() as s:
         appt = owned(s, Appointment, appointment_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from automations.models import Calendar
 from web.api import serialize
@@ -13,7 +14,7 @@ bp = Blueprint("calendars", __name__)
 
 @bp.get("/calendars")
 @doc("List calendars, oldest first", query=PageQuery, response="Calendar", many=True)
-def list_calendars():
+def list_calendars() -> ResponseReturnValue:
     args = query_args(PageQuery())
     with tx() as s:
         rows, cursor = paginate(s, scoped(Calendar), Calendar, args)
@@ -22,6 +23,6 @@ def list_calendars():
 
 @bp.get("/calendars/<calendar_id>")
 @doc("Get a calendar with its members and their meeting locations", response="CalendarDetail")
-def get(calendar_id: str):
+def get(calendar_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.calendar_detail(s, owned(s, Calendar, calendar_id))

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app, request
 from marshmallow import RAISE, Schema, fields, validate
@@ -27,6 +27,9 @@ from automations.errors import BadRequest, NotFound, ValidationError
 from automations.models import Location
 from automations.workflow_schema import flatten
 from web.auth import current_location_id
+
+if TYPE_CHECKING:
+    from web.app import PunctualState
 
 T = TypeVar("T")
 
@@ -43,7 +46,7 @@ MIN_YEAR, MAX_YEAR = 1900, 2999
 # -- request context -----------------------------------------------------------------------------
 
 
-def _state():
+def _state() -> PunctualState:
     return current_app.extensions["punctual"]
 
 
@@ -126,7 +129,8 @@ class Scalar(fields.Field):
         return value
 
 
-def Id(**kwargs: Any) -> fields.String:  # noqa: N802 (reads as a field type)
+def Id(**kwargs: Any) -> fields.String:
+    """A reference to a row by id (named like a field type, since it is used as one)."""
     return fields.String(validate=validate.Length(min=1, max=MAX_ID), **kwargs)
 
 
@@ -295,7 +299,7 @@ def scoped(model: Any) -> Select:
 
 
 def page(items: list[dict], next_cursor: str | None) -> dict:
-    return {"data": items, "next_cursor": next_cursor}
+    return {"items": items, "next_cursor": next_cursor}
 
 
 # -- OpenAPI metadata --------------------------------------------------------------------------------

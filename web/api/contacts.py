@@ -4,8 +4,10 @@ which re-checks wait-for-condition steps)."""
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError as MarshmallowError
 from marshmallow import fields, validate, validates_schema
+from sqlalchemy.orm import Session
 
 from automations import contacts
 from automations.errors import ValidationError
@@ -40,7 +42,7 @@ class ContactPatch(BodySchema):
     email = fields.Email(allow_none=True, validate=validate.Length(max=320))
     # Normalized to E.164 by automations.contacts (US numbers may omit +1).
     phone = fields.String(allow_none=True, validate=validate.Length(max=40))
-    timezone = fields.String(allow_none=True, validate=validate.Length(max=64))
+    timezone = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=100))
     custom_fields = fields.Dict(keys=fields.String(validate=validate.Length(max=100)),
                                 values=Scalar(allow_none=True))
@@ -62,7 +64,7 @@ class ContactListQuery(PageQuery):
     email = fields.String(validate=validate.Length(max=320))
 
 
-def create_contact(session, data: dict, prefix: str = "") -> Contact:
+def create_contact(session: Session, data: dict, prefix: str = "") -> Contact:
     """Create a contact; engine validation paths (``phone``) get ``prefix`` (``contact.phone``)."""
     try:
         return contacts.create(session, location(session), data, now=now())
@@ -75,7 +77,7 @@ def create_contact(session, data: dict, prefix: str = "") -> Contact:
 
 @bp.get("/contacts")
 @doc("List contacts, oldest first", query=ContactListQuery, response="Contact", many=True)
-def list_contacts():
+def list_contacts() -> ResponseReturnValue:
     args = query_args(ContactListQuery())
     with tx() as s:
         query = scoped(Contact)
@@ -87,7 +89,7 @@ def list_contacts():
 
 @bp.post("/contacts")
 @doc("Create a contact", body=ContactCreate, response="Contact", status=201)
-def create():
+def create() -> ResponseReturnValue:
     data = json_body(ContactCreate())
     with tx() as s:
         result = serialize.contact(create_contact(s, data))
@@ -96,7 +98,7 @@ def create():
 
 @bp.get("/contacts/<contact_id>")
 @doc("Get a contact", response="Contact")
-def get(contact_id: str):
+def get(contact_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.contact(owned(s, Contact, contact_id))
 
@@ -104,7 +106,7 @@ def get(contact_id: str):
 @bp.patch("/contacts/<contact_id>")
 @doc("Update some of a contact's fields (emits contact.updated when anything changed)", body=ContactPatch,
      response="Contact")
-def patch(contact_id: str):
+def patch(contact_id: str) -> ResponseReturnValue:
     data = json_body(ContactPatch())
     with tx() as s:
         contact = owned(s, Contact, contact_id)

@@ -4,6 +4,7 @@ its log — every step's outcome with its reason, in order."""
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
 
 from automations.models import Enrollment
@@ -23,7 +24,7 @@ class EnrollmentListQuery(PageQuery):
 
 @bp.get("/enrollments")
 @doc("List enrollments, oldest first", query=EnrollmentListQuery, response="Enrollment", many=True)
-def list_enrollments():
+def list_enrollments() -> ResponseReturnValue:
     args = query_args(EnrollmentListQuery())
     with tx() as s:
         query = scoped(Enrollment)
@@ -36,6 +37,6 @@ def list_enrollments():
 
 @bp.get("/enrollments/<enrollment_id>")
 @doc("Get an enrollment with its log lines in order", response="EnrollmentDetail")
-def get(enrollment_id: str):
+def get(enrollment_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.enrollment_detail(s, owned(s, Enrollment, enrollment_id))

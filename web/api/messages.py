@@ -4,6 +4,7 @@ its rendered text and delivery status (captured messages too, when no provider i
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
 
 from automations.models import Message
@@ -24,7 +25,7 @@ class MessageListQuery(PageQuery):
 
 @bp.get("/messages")
 @doc("List outbox messages, newest first", query=MessageListQuery, response="Message", many=True)
-def list_messages():
+def list_messages() -> ResponseReturnValue:
     args = query_args(MessageListQuery())
     with tx() as s:
         query = scoped(Message)
@@ -37,6 +38,6 @@ def list_messages():
 
 @bp.get("/messages/<message_id>")
 @doc("Get one outbox message", response="Message")
-def get(message_id: str):
+def get(message_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.message(owned(s, Message, message_id))

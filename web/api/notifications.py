@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 from marshmallow import fields
 
 from automations.models import Notification
 from web.api import serialize
-from web.api.common import BodySchema, Id, PageQuery, doc, json_body, now, owned, page, paginate, query_args, scoped, tx
+from web.api.common import (
+    BodySchema,
+    Id,
+    PageQuery,
+    doc,
+    json_body,
+    now,
+    owned,
+    page,
+    paginate,
+    query_args,
+    scoped,
+    tx,
+)
 
 bp = Blueprint("notifications", __name__)
 
@@ -19,7 +33,7 @@ class NotificationListQuery(PageQuery):
 
 @bp.get("/notifications")
 @doc("List in-app notifications, newest first", query=NotificationListQuery, response="Notification", many=True)
-def list_notifications():
+def list_notifications() -> ResponseReturnValue:
     args = query_args(NotificationListQuery())
     with tx() as s:
         query = scoped(Notification)
@@ -33,7 +47,7 @@ def list_notifications():
 
 @bp.post("/notifications/<notification_id>/read")
 @doc("Mark a notification read (idempotent: the first read time is kept)", response="Notification")
-def mark_read(notification_id: str):
+def mark_read(notification_id: str) -> ResponseReturnValue:
     json_body(BodySchema(), optional=True)
     with tx() as s:
         note = owned(s, Notification, notification_id, "notification")

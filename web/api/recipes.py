@@ -4,6 +4,7 @@ caller's location as a draft (or published right away)."""
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from automations import recipes
 from web.api import serialize
@@ -18,15 +19,15 @@ class RecipeImport(BodySchema):
 
 @bp.get("/recipes")
 @doc("List the recipes available to import", response="Recipe", many=True)
-def list_recipes():
+def list_recipes() -> ResponseReturnValue:
     # A handful of files shipped with the app: one page, no cursor.
-    return {"data": [serialize.recipe(r) for r in recipes.all_recipes()], "next_cursor": None}
+    return {"items": [serialize.recipe(r) for r in recipes.all_recipes()], "next_cursor": None}
 
 
 @bp.post("/recipes/<slug>/import")
 @doc("Import a recipe as a new workflow (optionally published)", body=RecipeImport, response="WorkflowDetail",
      status=201)
-def import_recipe(slug: str):
+def import_recipe(slug: str) -> ResponseReturnValue:
     data = json_body(RecipeImport(), optional=True)
     with tx() as s:
         wf = recipes.import_recipe(s, location(s), slug, now=now(), publish=data["publish"])

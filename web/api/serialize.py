@@ -83,23 +83,6 @@ def calendar_detail(session: Session, cal: Calendar) -> dict:
 # -- appointments ------------------------------------------------------------------------------------
 
 
-def meeting_location_now(appt: Appointment, meeting: Meeting | None, cal: Calendar | None) -> str | None:
-    """``appointment.meeting_location`` as a message rendered now would show it; None while a Zoom
-    meeting is still being created (a message needing the link waits for it).
-
-    Mirrors ``Delivery._meeting_location`` for the ``fallback`` policy, without its side effects.
-    """
-    state = meetings.link_state(meeting)
-    if state == "ready":
-        return meeting.join_url
-    if state == "none":
-        return appt.static_location or None
-    if state == "failed":
-        fallback = ((cal.meeting_location if cal else None) or "").strip()
-        return fallback if fallback and fallback.lower() != meetings.ZOOM else None
-    return None
-
-
 def appointments(session: Session, rows: list[Appointment]) -> list[dict]:
     meetings_by_id = _by_id(session, Meeting, (a.meeting_id for a in rows))
     calendars = _by_id(session, Calendar, (a.calendar_id for a in rows))
@@ -117,7 +100,7 @@ def appointments(session: Session, rows: list[Appointment]) -> list[dict]:
                 "join_url": meeting.join_url if meeting else None,
                 "error": meeting.error if meeting else None,
             },
-            "meeting_location": meeting_location_now(a, meeting, calendars.get(a.calendar_id)),
+            "meeting_location": meetings.current_location(a, meeting, calendars.get(a.calendar_id)),
             "created_at": ts(a.created_at), "updated_at": ts(a.updated_at),
         })
     return out

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response
+from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
-from sqlalchemy import exists, select
 from werkzeug.utils import secure_filename
 
 from automations import workflows
-from automations.errors import Conflict
-from automations.models import Enrollment, Workflow, WorkflowVersion
+from automations.models import Workflow
 from automations.states import WorkflowStatus
 from automations.workflow_schema import DocumentSchema
 from web.api import serialize
@@ -62,7 +61,7 @@ class RecipeFile(BodySchema):
 
 @bp.get("/workflows")
 @doc("List workflows, oldest first", query=WorkflowListQuery, response="Workflow", many=True)
-def list_workflows():
+def list_workflows() -> ResponseReturnValue:
     args = query_args(WorkflowListQuery())
     with tx() as s:
         query = scoped(Workflow)
@@ -74,7 +73,7 @@ def list_workflows():
 
 @bp.post("/workflows")
 @doc("Create a draft from a workflow document", body=DocumentSchema, response="WorkflowDetail", status=201)
-def create():
+def create() -> ResponseReturnValue:
     document = json_body()
     with tx() as s:
         result = serialize.workflow_detail(s, workflows.create(s, location(s), document, now=now()))
@@ -84,7 +83,7 @@ def create():
 @bp.post("/workflows/import")
 @doc("Import a workflow document (or a recipe file) as a new draft", body=DocumentSchema,
      response="WorkflowDetail", status=201)
-def import_document():
+def import_document() -> ResponseReturnValue:
     document = json_body()
     if "workflow" in document and "steps" not in document:
         document = load(RecipeFile(), document)["workflow"]
@@ -95,7 +94,7 @@ def import_document():
 
 @bp.get("/workflows/<workflow_id>")
 @doc("Get a workflow: its draft, status and current version", response="WorkflowDetail")
-def get(workflow_id: str):
+def get(workflow_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.workflow_detail(s, owned(s, Workflow, workflow_id))
 
@@ -103,7 +102,7 @@ def get(workflow_id: str):
 @bp.put("/workflows/<workflow_id>")
 @doc("Replace the draft (published versions are unchanged until the next publish)", body=DocumentSchema,
      response="WorkflowDetail")
-def replace(workflow_id: str):
+def replace(workflow_id: str) -> ResponseReturnValue:
     document = json_body()
     with tx() as s:
         wf = owned(s, Workflow, workflow_id)
@@ -114,7 +113,7 @@ def replace(workflow_id: str):
 @bp.post("/workflows/<workflow_id>/publish")
 @doc("Publish the draft as the next version (422 naming every problem when it cannot be)",
      response="WorkflowDetail")
-def publish(workflow_id: str):
+def publish(workflow_id: str) -> ResponseReturnValue:
     json_body(BodySchema(), optional=True)
     with tx() as s:
         wf = owned(s, Workflow, workflow_id)
@@ -124,7 +123,7 @@ def publish(workflow_id: str):
 
 @bp.post("/workflows/<workflow_id>/unpublish")
 @doc("Stop enrolling (running enrollments finish on their version)", response="WorkflowDetail", errors=(409,))
-def unpublish(workflow_id: str):
+def unpublish(workflow_id: str) -> ResponseReturnValue:
     json_body(BodySchema(), optional=True)
     with tx() as s:
         wf = owned(s, Workflow, workflow_id)
@@ -134,7 +133,7 @@ def unpublish(workflow_id: str):
 
 @bp.get("/workflows/<workflow_id>/export")
 @doc("Download the workflow document (the draft, or a published version)", query=ExportQuery, download=True)
-def export(workflow_id: str):
+def export(workflow_id: str) -> ResponseReturnValue:
     args = query_args(ExportQuery())
     with tx() as s:
         wf = owned(s, Workflow, workflow_id)
@@ -152,14 +151,7 @@ def export(workflow_id: str):
 @bp.delete("/workflows/<workflow_id>")
 @doc("Delete a draft that was never published (409 otherwise: its history is kept)", status=204,
      errors=(409,))
-def delete(workflow_id: str):
+def delete(workflow_id: str) -> ResponseReturnValue:
     with tx() as s:
-        wf = owned(s, Workflow, workflow_id)
-        published_once = wf.current_version_id is not None or s.scalar(
-            select(exists().where(WorkflowVersion.workflow_id == wf.id))
-        ) or s.scalar(select(exists().where(Enrollment.workflow_id == wf.id)))
-        if published_once:
-            raise Conflict("only drafts that were never published can be deleted; unpublish it instead",
-                           fields={"status": [wf.status]})
-        s.delete(wf)
+        workflows.delete_draft(s, owned(s, Workflow, workflow_id))
     return "", 204
