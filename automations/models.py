@@ -300,7 +300,7 @@ class Message(Base):
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     appointment_id: Mapped[str | None] = mapped_column(ForeignKey("appointments.id"), index=True)
-    to_address: Mapped[str | None] = mapped_column(String(320))
+    to_address: Mapped[str | None] = mapped_column(String(2000))
     outbound: Mapped[bool] = mapped_column(Boolean, default=True)
     #: Templates and sender settings; rendered at send time from current data.
     template: Mapped[dict] = mapped_column(JSON)
@@ -321,6 +321,8 @@ class Message(Base):
     lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    #: When the provider reported the final delivery outcome (delivered / undelivered / failed).
+    delivered_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_messages_due", "status", "due_at"),)
 
 
@@ -336,3 +338,61 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
+
+
+class InboundMessage(Base):
+    """A reply from a contact (Twilio inbound SMS). ``provider_id`` makes webhook retries harmless."""
+
+    __tablename__ = "inbound_messages"
+    id: Mapped[str] = _id()
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # sms | email
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str] = mapped_column(String(100), unique=True)
+    from_address: Mapped[str] = mapped_column(String(320))
+    to_address: Mapped[str | None] = mapped_column(String(320))
+    body: Mapped[str] = mapped_column(Text, default="")
+    #: What the text meant to us: reply | opt_out | opt_in | help.
+    intent: Mapped[str] = mapped_column(String(16), default="reply")
+    received_at: Mapped[datetime]
+
+
+class ZoomConnection(Base):
+    """A user's own Zoom account. One Zoom user id is tied to one Punctual user, whatever the email."""
+
+    __tablename__ = "zoom_connections"
+    id: Mapped[str] = _id()
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    zoom_user_id: Mapped[str] = mapped_column(String(64), unique=True)
+    zoom_account_id: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320))
+    #: Tokens encrypted at rest (automations.secrets_box).
+    access_token_enc: Mapped[str | None] = mapped_column(Text)
+    refresh_token_enc: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    scope: Mapped[str | None] = mapped_column(Text)
+    #: active | broken (invalid_grant: the user must reconnect)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    #: One refresh at a time per credential: whoever holds this lease refreshes, others wait and re-read.
+    refresh_owner: Mapped[str | None] = mapped_column(String(64))
+    refresh_expires_at: Mapped[datetime | None]
+    #: Meeting create/update/delete requests counted against Zoom's 100 per user per UTC day.
+    budget_day: Mapped[str | None] = mapped_column(String(10))
+    budget_used: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class OAuthState(Base):
+    """An OAuth authorization in flight: the state we sent, who asked, and the PKCE verifier."""
+
+    __tablename__ = "oauth_states"
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_verifier_enc: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

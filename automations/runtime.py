@@ -50,8 +50,12 @@ class Runtime:
                  providers: Providers | None = None, settings: Settings | None = None, owner: str | None = None) -> None:
         self.factory = factory
         self.clock = clock or SystemClock()
-        self.providers = providers or Providers()
         self.settings = settings or Settings()
+        if providers is None:
+            from providers.factory import build
+
+            providers = build(self.settings, factory)
+        self.providers = providers
         self.owner = owner or worker_id()
         self.delivery = Delivery(
             factory, Senders(self.providers.email, self.providers.sms, self.settings.from_email),
