@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
+from automations import time_window
 from automations.outcomes import Outcome
 from automations.step_context import StepContext
 
@@ -48,4 +49,5 @@ class SendEmail(StepType):
             "bcc": step.get("bcc") or [],
         }
         msg = ctx.queue_message(channel="email", audience="contact", to_address=contact.email, template=template)
-        return Outcome.next("queued", f"email queued to {contact.email}", message_id=msg.id)
+        return Outcome.next("queued", f"email queued to {contact.email}" + time_window.held_note(msg, ctx.now),
+                            message_id=msg.id)

@@ -6,6 +6,7 @@ from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
 from actions.send_email import sender
+from automations import time_window
 from automations.outcomes import Outcome
 from automations.step_context import StepContext
 
@@ -30,4 +31,5 @@ class SendSms(StepType):
             return Outcome.next("skipped", "skipped: contact opted out of SMS")
         template = {"body": ctx.step["body"], "media_urls": ctx.step.get("media_urls") or [], **sender(ctx, ctx.step, "from_number")}
         msg = ctx.queue_message(channel="sms", audience="contact", to_address=contact.phone, template=template)
-        return Outcome.next("queued", f"SMS queued to {contact.phone}", message_id=msg.id)
+        return Outcome.next("queued", f"SMS queued to {contact.phone}" + time_window.held_note(msg, ctx.now),
+                            message_id=msg.id)

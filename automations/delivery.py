@@ -1,38 +1,81 @@
 """Delivering the outbox: claim due messages under a lease, render them from current data, send
 them through the channel's provider outside any transaction, record what happened.
 
-A message whose text needs ``appointment.meeting_location`` while the meeting is still being
-created is held (bounded by ``hold_until``) and released the moment the link resolves; after that
-the workflow's policy applies (send with the calendar's fallback text, or hold and alert the host).
-No message goes out with an empty link.
+Before a message is rendered: a text or email to a contact who has opted out of that channel is
+skipped (withdrawn, with the reason), and an outbound send outside the workflow's time window waits
+for its next opening (``automations.time_window``). A message whose text needs
+``appointment.meeting_location`` while the meeting is still being created is held (bounded by
+``hold_until``) and released the moment the link resolves; after that the workflow's policy applies
+(send with the calendar's fallback text, or hold and alert the host). No message goes out with an
+empty link.
+
+After the provider answers: success records the provider's id and status; a transient failure
+(timeout, 5xx, 429 / Twilio 20429) retries with capped, jittered exponential backoff (``RetryPolicy``,
+honouring ``Retry-After``); a permanent one (invalid number, opted out, other 4xx) or the last
+attempt fails the message with its reason and alerts the location's admins (``automations.alerts``).
+Twilio's 21610 also opts the contact out. How each channel renders and sends is in
+``automations.channels``.
+
+The in-flight window: between the provider accepting a message and ``_record`` committing, a crash
+leaves the row ``sending``; once its lease has run out another worker takes it up again. For Twilio
+the status callback (which names the outbox row) usually reconciles it first (``automations.receipts``)
+and nothing is resent; an email carries the same Message-ID on a resend and a webhook the same
+Idempotency-Key, so receivers can drop the copy.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from automations import meetings, merge_fields, render_context
+from automations import (
+    alerts,
+    channels,
+    enrollments,
+    inbound,
+    meetings,
+    receipts,
+    render_context,
+    time_window,
+)
+from automations.channels import Senders
 from automations.db import is_postgres
 from automations.errors import ProviderError
-from automations.models import Appointment, Calendar, Contact, Location, Meeting, Message, Notification, User
+from automations.models import (
+    Appointment,
+    Calendar,
+    Contact,
+    Enrollment,
+    Location,
+    Meeting,
+    Message,
+    Notification,
+    User,
+)
 from automations.retry import RetryPolicy
 from automations.states import MessageStatus
-from providers.base import EmailSender, OutgoingEmail, OutgoingSms, SendResult, SmsSender
+from providers.base import SendResult
+
+__all__ = ["Delivery", "Senders", "cancel_for"]
 
 log = logging.getLogger(__name__)
 HOLD_RECHECK = timedelta(minutes=15)
+OPTED_OUT_CODES = receipts.OPTED_OUT_CODES
 
 
 @dataclass
-class Senders:
-    email: EmailSender
-    sms: SmsSender
-    default_from_email: str = "reminders@punctual.invalid"
+class _Notes:
+    """Enrollment-log lines about deliveries, written after the batch's own transactions (see _write_logs)."""
+
+    lines: list[tuple[str, str, str, dict]] = field(default_factory=list)  # (enrollment_id, outcome, reason, detail)
+
+    def add(self, m: Message, outcome: str, reason: str, **detail) -> None:
+        if m.enrollment_id:
+            self.lines.append((m.enrollment_id, outcome, reason, {"message_id": m.id, "step_id": m.step_id, **detail}))
 
 
 class _Loaded:
@@ -63,19 +106,23 @@ class Delivery:
 
     def run_batch(self, now: datetime, limit: int = 500) -> int:
         """Deliver up to ``limit`` due messages. Returns how many were claimed."""
+        notes = _Notes()
         with self.factory() as session, session.begin():
             claimed = self._claim(session, now, limit)
             if not claimed:
                 return 0
-            to_send = self._prepare(session, claimed, now)
-        results = self._send(to_send)
-        with self.factory() as session, session.begin():
-            self._record(session, results, now)
+            to_send = self._prepare(session, claimed, now, notes)
+        results = channels.send_all(to_send, self.senders)
+        if results:
+            with self.factory() as session, session.begin():
+                self._record(session, results, now, notes)
+        self._write_logs(notes, now)
         return len(claimed)
 
     def _claim(self, session: Session, now: datetime, limit: int) -> list[Message]:
         # A message left in ``sending`` by a worker that died is taken up again once its lease
-        # has run out; providers see the same message id and idempotency key.
+        # has run out (unless a receipt reconciled it meanwhile); providers see the same message id
+        # and idempotency key.
         query = (
             select(Message)
             .where(
@@ -97,30 +144,61 @@ class Delivery:
             m.lease_expires_at = now + self.lease
         return messages
 
-    def _prepare(self, session: Session, messages: list[Message], now: datetime) -> list[tuple[Message, object]]:
-        """Render each message; hold those waiting on a link; write in-app ones directly."""
+    def _prepare(self, session: Session, messages: list[Message], now: datetime,
+                 notes: _Notes) -> list[tuple[Message, object]]:
+        """Render each message; skip opted-out ones, hold those outside the time window or waiting on a
+        link; write in-app ones directly."""
         loaded = _Loaded(session, messages)
         out: list[tuple[Message, object]] = []
         for m in messages:
+            skip = self._opted_out(m, loaded)
+            if skip:
+                m.status = MessageStatus.CANCELLED
+                m.status_reason = f"skipped: {skip}"
+                m.lease_owner = m.lease_expires_at = None
+                notes.add(m, "skipped", f"{m.channel} to {m.to_address} skipped: {skip}")
+                continue
+            opens = time_window.opening(m.template.get("time_window"), now) if m.outbound else now
+            if opens > now:
+                self._hold(m, opens, f"waiting for the workflow's time window (opens {opens.isoformat()})")
+                continue
             appt = loaded.appointments.get(m.appointment_id)
             link = self._meeting_location(session, m, appt, loaded, now)
             if link is None:
                 continue  # held
-            context = self._context(m, appt, loaded, link, now)
-            t = m.template
-            m.subject = merge_fields.render(t.get("subject") or "", context) or None
-            m.body = merge_fields.render(t.get("body") or "", context)
-            m.html = merge_fields.render(t["html"], context, escape_html=True) if t.get("html") else None
+            location = loaded.locations[m.location_id]
+            in_doubt = m.status == MessageStatus.SENDING
             m.attempts += 1
+            try:
+                envelope = channels.render(m, self._context(m, appt, loaded, link, now), location, self.senders)
+            except ProviderError as exc:
+                self._fail(session, m, exc, now, notes)
+                continue
             if m.channel == "in_app":
                 session.add(Notification(location_id=m.location_id, user_id=m.user_id, message_id=m.id,
                                          title=m.subject or m.body[:120], body=m.body, created_at=now))
                 self._mark(m, MessageStatus.SENT, now, provider="in_app", provider_id=m.id)
                 continue
+            if in_doubt:
+                # The last attempt's outcome is unknown (its worker died after claiming) and no receipt
+                # has reconciled it: send again, under the same id (see the module docstring).
+                receipts.set_delivery(m, resent_in_doubt=(m.template.get("_delivery") or {}).get("resent_in_doubt", 0) + 1)
             m.status = MessageStatus.SENDING
-            location = loaded.locations[m.location_id]
-            out.append((m, self._envelope(m, location)))
+            out.append((m, envelope))
         return out
+
+    def _opted_out(self, m: Message, loaded: _Loaded) -> str | None:
+        """Why this message must not go to its contact, or None."""
+        if m.audience != "contact":
+            return None
+        contact = loaded.contacts.get(m.contact_id)
+        if contact is None:
+            return None
+        if m.channel == "sms" and contact.sms_dnd:
+            return "contact opted out of SMS"
+        if m.channel == "email" and contact.email_dnd:
+            return "contact opted out of email"
+        return None
 
     def _meeting_location(self, session: Session, m: Message, appt: Appointment | None, loaded: _Loaded,
                           now: datetime) -> str | None:
@@ -179,54 +257,50 @@ class Delivery:
             assigned_user=assigned, recipient_tz=tz or "UTC", now=now, meeting_location=link,
         )
 
-    def _envelope(self, m: Message, location: Location) -> object:
-        t = m.template
-        if m.channel == "email":
-            return OutgoingEmail(
-                message_id=m.id, to=m.to_address, subject=m.subject or "", text=m.body or "", html=m.html,
-                from_email=t.get("from_email") or location.email or self.senders.default_from_email,
-                from_name=t.get("from_name") or location.name, reply_to=t.get("reply_to"),
-                cc=tuple(t.get("cc") or ()), bcc=tuple(t.get("bcc") or ()),
-            )
-        return OutgoingSms(message_id=m.id, to=m.to_address, body=m.body or "", from_number=t.get("from_number"),
-                           media_urls=tuple(t.get("media_urls") or ()))
-
-    def _send(self, batch: list[tuple[Message, object]]) -> list[tuple[str, SendResult | Exception]]:
-        results: list[tuple[str, SendResult | Exception]] = []
-        emails = [(m, env) for m, env in batch if m.channel == "email"]
-        if emails:
-            try:
-                outcomes = self.senders.email.send_batch([env for _, env in emails])
-            except ProviderError as exc:
-                outcomes = [exc] * len(emails)
-            results += [(m.id, r) for (m, _), r in zip(emails, outcomes, strict=True)]
-        for m, env in batch:
-            if m.channel == "sms":
-                try:
-                    results.append((m.id, self.senders.sms.send(env)))
-                except ProviderError as exc:
-                    results.append((m.id, exc))
-        return results
-
-    def _record(self, session: Session, results: list[tuple[str, SendResult | Exception]], now: datetime) -> None:
+    def _record(self, session: Session, results: list[tuple[str, SendResult | Exception]], now: datetime,
+                notes: _Notes) -> None:
         for message_id, result in results:
             m = session.get(Message, message_id)
             if m is None or m.status != MessageStatus.SENDING or m.lease_owner != self.owner:
-                continue  # someone else took it over after our lease ran out
+                continue  # a receipt got there first, or someone else took it over after our lease ran out
             if isinstance(result, SendResult):
                 self._mark(m, result.status, now, provider=result.provider, provider_id=result.provider_id)
+                if result.detail:
+                    receipts.set_delivery(m, **{k: v for k, v in result.detail.items() if k != "message_id"})
                 continue
             exc = result
-            m.error_code = getattr(exc, "provider_code", None)
-            retry_at = self.retry.next_attempt(m.attempts, now, getattr(exc, "retry_after", None)) if getattr(exc, "retryable", False) else None
+            retry_at = None
+            if getattr(exc, "retryable", False):
+                retry_after = getattr(exc, "retry_after", None)
+                retry_at = self.retry.next_attempt(m.attempts, now, retry_after)
             if retry_at is None:
-                m.status = MessageStatus.FAILED
-                m.status_reason = f"failed: {exc}"
-            else:
-                m.status = MessageStatus.PENDING
-                m.due_at = retry_at
-                m.status_reason = f"retrying after: {exc}"
+                self._fail(session, m, exc, now, notes)
+                continue
+            m.status = MessageStatus.PENDING
+            m.error_code = getattr(exc, "provider_code", None)
+            m.due_at = retry_at
+            m.status_reason = f"retrying at {retry_at.isoformat()} (attempt {m.attempts} of {self.retry.max_attempts} failed): {exc}"
             m.lease_owner = m.lease_expires_at = None
+
+    def _fail(self, session: Session, m: Message, exc: Exception, now: datetime, notes: _Notes) -> None:
+        """The message failed for good: record why, opt the contact out on 21610, tell the admins."""
+        code = getattr(exc, "provider_code", None)
+        retryable = getattr(exc, "retryable", False)
+        m.status = MessageStatus.FAILED
+        m.error_code = code
+        m.status_reason = (f"failed after {m.attempts} attempts: {exc}" if retryable else f"failed: {exc}")
+        m.lease_owner = m.lease_expires_at = None
+        notes.add(m, "failed", f"{m.channel} to {m.to_address} {m.status_reason}", error_code=code)
+        try:
+            # In a savepoint: whatever goes wrong here must not stop the failure itself being recorded.
+            with session.begin_nested():
+                if code in OPTED_OUT_CODES and m.channel == "sms" and m.to_address:
+                    withdrawn = inbound.opt_out(session, m.to_address, now=now, reason=f"Twilio {code} on send")
+                    log.info("%s opted out (Twilio %s): %d pending text(s) withdrawn", m.to_address, code, withdrawn)
+                else:
+                    alerts.notify_admins(session, m, m.status_reason, now)
+        except Exception:
+            log.exception("follow-up of failed message %s (opt-out or admin alert) failed", m.id)
 
     def _mark(self, m: Message, status: str, now: datetime, *, provider: str, provider_id: str) -> None:
         m.status = status
@@ -235,6 +309,25 @@ class Delivery:
         m.sent_at = now
         m.status_reason = None
         m.lease_owner = m.lease_expires_at = None
+
+    def _write_logs(self, notes: _Notes, now: datetime) -> None:
+        """Delivery outcomes worth a line in the enrollment's log (skips, failures), in a transaction of their
+        own: it locks nothing but the enrollments' keys, so it cannot deadlock with a worker advancing them.
+        These lines carry no step id (they are about a message, not a step's run); detail names both."""
+        if not notes.lines:
+            return
+        write_logs(self.factory, notes.lines, now)
+
+
+def write_logs(factory: sessionmaker[Session], lines: list[tuple[str, str, str, dict]], now: datetime) -> None:
+    try:
+        with factory() as session, session.begin():
+            for enrollment_id, outcome, reason, detail in lines:
+                enrollment = session.get(Enrollment, enrollment_id)
+                if enrollment is not None:
+                    enrollments.log(session, enrollment, outcome=outcome, reason=reason, now=now, detail=detail)
+    except Exception:  # the outbox row already holds the outcome; a lost log line must not undo a send
+        log.exception("could not write %d delivery log line(s)", len(lines))
 
 
 def cancel_for(session: Session, *, where, reason: str) -> int:

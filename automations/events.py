@@ -16,7 +16,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
-from automations import enrollments, interpreter
+from automations import enrollments, inbound, interpreter
 from automations.db import is_postgres
 from automations.models import (
     Appointment,
@@ -89,6 +89,8 @@ def handle(session: Session, event: DomainEvent, now: datetime) -> None:
         _recheck_conditions(session, Enrollment.contact_id == event.contact_id, now)
     elif event.kind == EventKind.MEETING_RESOLVED:
         release_held_messages(session, event.payload["meeting_id"], now)
+    elif event.kind == EventKind.CONTACT_REPLIED and event.contact_id:
+        inbound.on_reply(session, event.contact_id, event.payload, now)
 
 
 def _on_status(session: Session, event: DomainEvent, appointment: Appointment, now: datetime) -> None:

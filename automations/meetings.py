@@ -20,6 +20,7 @@ from automations.models import Appointment, Calendar, CalendarMember, Meeting, U
 from automations.states import AppointmentStatus, MeetingStatus
 
 ZOOM = "zoom"
+DELETING = "deleting"
 INACTIVE_APPOINTMENT = (AppointmentStatus.CANCELLED, AppointmentStatus.INVALID)
 
 
@@ -73,6 +74,12 @@ def attach(session: Session, appointment: Appointment, calendar: Calendar, *, pr
         )
         session.add(shared)
         session.flush()
+    elif shared.status == MeetingStatus.READY and shared.external_id:
+        # Someone new is about to get this link: the meeting job checks it still exists at the provider
+        # first (recreating it if the host deleted it there), so no one is sent a dead link.
+        shared.status = MeetingStatus.PENDING
+        shared.next_attempt_at = now
+        shared.updated_at = now
     appointment.meeting_id = shared.id
 
 
@@ -91,8 +98,10 @@ def detach(session: Session, appointment: Appointment, *, now: datetime) -> None
     if users:
         return
     meeting = session.get(Meeting, meeting_id)
+    if meeting.status in (DELETING, MeetingStatus.DELETED):
+        return  # already going (a disconnect that deletes the host's meetings)
     if meeting.external_id:
-        meeting.status = "deleting"
+        meeting.status = DELETING
         meeting.next_attempt_at = now
     else:
         meeting.status = MeetingStatus.DELETED  # never created at the provider
@@ -111,7 +120,9 @@ def link_state(meeting: Meeting | None) -> str:
         return "none"
     if meeting.status == MeetingStatus.READY and meeting.join_url:
         return "ready"
-    if meeting.status == MeetingStatus.FAILED:
+    if meeting.status in (MeetingStatus.FAILED, MeetingStatus.DELETED, DELETING):
+        # Deleted under a live appointment (the host disconnected Zoom and had its meetings deleted):
+        # the link is dead, so it counts as failed and the workflow's fallback policy applies.
         return "failed"
     return "pending"
 

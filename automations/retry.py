@@ -13,6 +13,8 @@ class RetryPolicy:
     base_seconds: float = 10.0
     cap_seconds: float = 3600.0
     jitter: float = 0.2  # ± fraction, so a wave of failures does not retry in lockstep
+    #: A provider's Retry-After is honoured up to this (a garbage value must not park a message for years).
+    max_retry_after: float = 86400.0
 
     def next_attempt(self, attempts: int, now: datetime, retry_after: float | None = None,
                      rng: random.Random | None = None) -> datetime | None:
@@ -23,5 +25,5 @@ class RetryPolicy:
         spread = (rng or random).uniform(-self.jitter, self.jitter)
         delay = delay * (1 + spread)
         if retry_after is not None:
-            delay = max(delay, retry_after)
+            delay = max(delay, min(retry_after, self.max_retry_after))
         return now + timedelta(seconds=delay)

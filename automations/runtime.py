@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from automations import enrollments, events, interpreter
+from automations import appointments, enrollments, events, interpreter
 from automations.clock import Clock, SystemClock
 from automations.db import is_postgres
 from automations.delivery import Delivery, Senders
@@ -28,7 +28,7 @@ from automations.models import Appointment, Contact, Enrollment
 from automations.settings import Settings
 from automations.states import EnrollmentState
 from providers.base import MeetingProvider
-from providers.capture import CaptureEmail, CaptureSms
+from providers.capture import CaptureEmail, CaptureSms, CaptureVoice
 from providers.sandbox_meetings import SandboxMeetings
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,11 @@ class Providers:
     email: object = field(default_factory=CaptureEmail)
     sms: object = field(default_factory=CaptureSms)
     meetings: MeetingProvider = field(default_factory=SandboxMeetings)
+    #: Calls and voicemail drops (Twilio Voice, or capture).
+    voice: object = field(default_factory=CaptureVoice)
+    #: Webhook and Slack steps (``providers.http_actions``); None = a default httpx sender made on first use.
+    webhook: object | None = None
+    slack: object | None = None
 
 
 def worker_id() -> str:
@@ -54,11 +59,15 @@ class Runtime:
         if providers is None:
             from providers.factory import build
 
-            providers = build(self.settings, factory)
+            providers = build(self.settings, factory, clock=self.clock)
         self.providers = providers
         self.owner = owner or worker_id()
+        p = self.providers
         self.delivery = Delivery(
-            factory, Senders(self.providers.email, self.providers.sms, self.settings.from_email),
+            factory,
+            Senders(p.email, p.sms, self.settings.from_email, voice=getattr(p, "voice", None),
+                    webhook=getattr(p, "webhook", None), slack=getattr(p, "slack", None),
+                    public_url=self.settings.public_url, secret_key=self.settings.secret_key),
             owner=self.owner, lease_seconds=self.settings.lease_seconds,
         )
         self.meeting_jobs = MeetingJobs(factory, self.providers.meetings, owner=self.owner,
@@ -66,7 +75,9 @@ class Runtime:
         #: Set by the scheduler: run the next tick now (after a booking, so a confirmation is not late).
         self.wake_hook: Callable[[], None] | None = None
         #: Called at 00:00 UTC by the scheduler (daily provider budgets).
-        self.midnight_hooks: list[Callable[[datetime], None]] = []
+        self.midnight_hooks: list[Callable[[datetime], None]] = [self.meeting_jobs.midnight]
+        # New meetings are recorded under the provider that will make them (``zoom`` once configured).
+        appointments.DEFAULT_MEETING_PROVIDER = getattr(self.providers.meetings, "name", "sandbox")
 
     def wake(self) -> None:
         if self.wake_hook is not None:

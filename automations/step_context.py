@@ -9,7 +9,7 @@ from functools import cached_property
 
 from sqlalchemy.orm import Session
 
-from automations import merge_fields, render_context
+from automations import merge_fields, render_context, time_window
 from automations.models import Appointment, Calendar, Contact, Enrollment, Location, Message, User
 from automations.workflow_doc import WorkflowDoc
 
@@ -82,6 +82,10 @@ class StepContext:
         link_settings = self.settings.get("meeting_link") or {}
         if needs_link:
             template = {**template, "meeting_link_policy": link_settings.get("policy", "fallback")}
+        # Quiet hours: an outbound send outside the workflow's time window is due at its next opening.
+        window = time_window.stamp(self.settings.get("time_window"), self.workflow_tz()) if outbound else None
+        if window:
+            template = {**template, "time_window": window}
         message = Message(
             location_id=self.location.id,
             idempotency_key=f"{self.enrollment.id}:{self.enrollment.step_seq}:{suffix}",
@@ -98,7 +102,7 @@ class StepContext:
             needs_meeting_link=needs_link,
             hold_until=self.now + timedelta(seconds=link_settings.get("wait_seconds", 900)) if needs_link else None,
             status="pending",
-            due_at=self.now,
+            due_at=time_window.opening(window, self.now),
             created_at=self.now,
         )
         self.session.add(message)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 from actions import STEP_TYPES
 from actions.base import END
+from actions.wait_time_delay import WindowSchema, parse_window, reraise_for_marshmallow
 from automations import merge_fields
 from automations.errors import ValidationError
 from triggers import TRIGGER_TYPES
@@ -44,6 +45,15 @@ class SettingsSchema(Schema):
     allow_reentry = fields.Boolean(load_default=False)
     stop_on_response = fields.Boolean(load_default=False)
     meeting_link = fields.Nested(MeetingLinkSettings, load_default=lambda: MeetingLinkSettings().load({}))
+    #: Quiet hours: outbound sends (email, SMS, call, voicemail) wait for the window's next opening.
+    time_window = fields.Nested(WindowSchema, allow_none=True)
+
+    @validates_schema
+    def _time_window_valid(self, data: dict, **_kw) -> None:
+        try:
+            parse_window(data.get("time_window"), prefix="time_window")
+        except ValidationError as exc:
+            raise reraise_for_marshmallow(exc) from exc
 
 
 class TriggerSchema(Schema):

@@ -39,8 +39,11 @@ log = logging.getLogger("bench")
 
 def setup_logging(verbose: bool = False) -> None:
     """Logs go to stderr; stdout is reserved for the one JSON result."""
-    logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @contextmanager
@@ -100,25 +103,57 @@ class BenchWorld:
     contact_ids: list[str]
 
 
-def make_bench_world(session: Session, now: datetime, *, calendars: int, per_slot: int, contact_count: int) -> BenchWorld:
+def make_bench_world(
+    session: Session, now: datetime, *, calendars: int, per_slot: int, contact_count: int
+) -> BenchWorld:
     """A location with two users (Alice, Bob), ``calendars`` round-robin calendars that both users
     are members of (static per-user meeting links, so no meeting provider is involved), each taking
     ``per_slot`` appointments per user per slot, and ``contact_count`` contacts with email and phone."""
-    loc = Location(name="Bench Clinic", timezone="America/New_York", email="clinic@example.com",
-                   phone="+12125550100", custom_values={}, custom_field_keys=[], created_at=now)
+    loc = Location(
+        name="Bench Clinic",
+        timezone="America/New_York",
+        email="clinic@example.com",
+        phone="+12125550100",
+        custom_values={},
+        custom_field_keys=[],
+        created_at=now,
+    )
     session.add(loc)
     session.flush()
-    alice = User(location_id=loc.id, first_name="Alice", last_name="Admin", email="alice@example.com",
-                 phone="+12125550101", timezone="America/New_York", role="admin", created_at=now)
-    bob = User(location_id=loc.id, first_name="Bob", last_name="Host", email="bob@example.com",
-               phone="+12125550102", timezone="America/Chicago", created_at=now)
+    alice = User(
+        location_id=loc.id,
+        first_name="Alice",
+        last_name="Admin",
+        email="alice@example.com",
+        phone="+12125550101",
+        timezone="America/New_York",
+        role="admin",
+        created_at=now,
+    )
+    bob = User(
+        location_id=loc.id,
+        first_name="Bob",
+        last_name="Host",
+        email="bob@example.com",
+        phone="+12125550102",
+        timezone="America/Chicago",
+        created_at=now,
+    )
     session.add_all([alice, bob])
     session.flush()
     calendar_ids = []
     for i in range(calendars):
-        cal = Calendar(location_id=loc.id, name=f"Consultation {i}", slug=f"consultation-{i}", kind="round_robin",
-                       timezone="America/New_York", slot_minutes=30, appointments_per_slot=per_slot,
-                       meeting_location="Phone: +1 212 555 0100", created_at=now)
+        cal = Calendar(
+            location_id=loc.id,
+            name=f"Consultation {i}",
+            slug=f"consultation-{i}",
+            kind="round_robin",
+            timezone="America/New_York",
+            slot_minutes=30,
+            appointments_per_slot=per_slot,
+            meeting_location="Phone: +1 212 555 0100",
+            created_at=now,
+        )
         cal.members = [
             CalendarMember(user_id=alice.id, position=0, meeting_location="https://meet.example.com/alice"),
             CalendarMember(user_id=bob.id, position=1, meeting_location="https://meet.example.com/bob"),
@@ -128,10 +163,18 @@ def make_bench_world(session: Session, now: datetime, *, calendars: int, per_slo
         calendar_ids.append(cal.id)
     contact_ids = []
     for i in range(contact_count):
-        c = contacts.create(session, loc, {
-            "first_name": f"Contact{i}", "last_name": "Bench", "email": f"contact{i}@example.com",
-            "phone": f"+1212555{i % 10000:04d}", "timezone": "America/New_York",
-        }, now=now)
+        c = contacts.create(
+            session,
+            loc,
+            {
+                "first_name": f"Contact{i}",
+                "last_name": "Bench",
+                "email": f"contact{i}@example.com",
+                "phone": f"+1212555{i % 10000:04d}",
+                "timezone": "America/New_York",
+            },
+            now=now,
+        )
         contact_ids.append(c.id)
     session.flush()
     return BenchWorld(loc.id, [alice.id, bob.id], calendar_ids, contact_ids)
@@ -147,12 +190,20 @@ def reminder_document(hours_before: int = 1) -> dict:
         "triggers": [{"type": "appointment_status", "filters": {"statuses": ["confirmed"]}}],
         "steps": [
             {"id": "wait", "type": "wait_appointment_time", "direction": "before", "hours": hours_before},
-            {"id": "sms", "type": "send_sms",
-             "body": "Hi {{contact.first_name}}, see you at {{appointment.only_start_time}}: "
-                     "{{appointment.meeting_location}}"},
-            {"id": "email", "type": "send_email", "subject": "Reminder: {{appointment.title}}",
-             "body": "Hi {{contact.first_name | default('there')}},\n\nYour appointment with {{user.name}} is at "
-                     "{{appointment.start_time}}.\nJoin: {{appointment.meeting_location}}\n"},
+            {
+                "id": "sms",
+                "type": "send_sms",
+                "body": "Hi {{contact.first_name}}, see you at {{appointment.only_start_time}}: "
+                "{{appointment.meeting_location}}",
+            },
+            {
+                "id": "email",
+                "type": "send_email",
+                "subject": "Reminder: {{appointment.title}}",
+                "body": "Hi {{contact.first_name | default('there')}},\n\n"
+                "Your appointment with {{user.name}} is at {{appointment.start_time}}.\n"
+                "Join: {{appointment.meeting_location}}\n",
+            },
         ],
     }
 

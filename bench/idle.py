@@ -14,7 +14,8 @@ already-sent messages as outbox history.
 
 Measured: ``Runtime.tick(now)`` on the real clock when nothing is due, ``--ticks`` times after one
 warm-up tick (median and p95, and each part of the tick), and the process's peak RSS, which
-includes the setup and so is an upper bound for a worker.
+includes the setup and so is an upper bound for a worker. Then, with the backlog in place, the cost
+of one booking and of the tick that handles its event (``--bookings`` times).
 
 Prints one JSON object on stdout (keys in bench/README.md); logs go to stderr.
 """
@@ -38,6 +39,9 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
+import actions  # noqa: E402, F401  (complete the registries first, as the CLI does)
+import triggers  # noqa: E402, F401
+from automations import appointments  # noqa: E402
 from automations.clock import SystemClock  # noqa: E402
 from automations.db import make_engine, make_session_factory  # noqa: E402
 from automations.models import (  # noqa: E402
@@ -45,6 +49,7 @@ from automations.models import (  # noqa: E402
     DomainEvent,
     Enrollment,
     EnrollmentLog,
+    Location,
     Message,
     new_id,
 )
@@ -71,8 +76,9 @@ def _chunks(total: int, size: int = CHUNK) -> Iterator[range]:
         yield range(start, min(total, start + size))
 
 
-def populate(engine, world: BenchWorld, *, workflow_id: str, version_id: str, waiting: int, sent: int,
-             now: datetime) -> None:
+def populate(
+    engine, world: BenchWorld, *, workflow_id: str, version_id: str, waiting: int, sent: int, now: datetime
+) -> None:
     """Bulk-insert ``waiting`` appointments with their waiting enrollments (and ``sent`` sent messages)."""
     users, cals, people = world.user_ids, world.calendar_ids, world.contact_ids
     step_ms = HORIZON.total_seconds() * 1000 / max(1, waiting)
@@ -82,33 +88,81 @@ def populate(engine, world: BenchWorld, *, workflow_id: str, version_id: str, wa
             appt_id, enr_id = new_id(), new_id()
             start = (now + timedelta(days=1, milliseconds=int(i * step_ms))).replace(microsecond=0)
             contact = people[i % len(people)]
-            appts.append({
-                "id": appt_id, "location_id": world.location_id, "calendar_id": cals[i % len(cals)],
-                "contact_id": contact, "assigned_user_id": users[i % 2], "title": "Consultation",
-                "start_at": start, "end_at": start + timedelta(minutes=30), "timezone": "America/New_York",
-                "status": "confirmed", "notes": "", "is_recurring": False, "rescheduled": False,
-                "static_location": f"https://meet.example.com/{'alice' if i % 2 == 0 else 'bob'}",
-                "created_at": now, "updated_at": now,
-            })
-            events.append({
-                "location_id": world.location_id, "kind": "appointment.booked", "appointment_id": appt_id,
-                "contact_id": contact, "payload": {"status": "confirmed", "modified_by": "api"},
-                "created_at": now, "processed_at": now,
-            })
+            appts.append(
+                {
+                    "id": appt_id,
+                    "location_id": world.location_id,
+                    "calendar_id": cals[i % len(cals)],
+                    "contact_id": contact,
+                    "assigned_user_id": users[i % 2],
+                    "title": "Consultation",
+                    "start_at": start,
+                    "end_at": start + timedelta(minutes=30),
+                    "timezone": "America/New_York",
+                    "status": "confirmed",
+                    "notes": "",
+                    "is_recurring": False,
+                    "rescheduled": False,
+                    "static_location": f"https://meet.example.com/{'alice' if i % 2 == 0 else 'bob'}",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            events.append(
+                {
+                    "location_id": world.location_id,
+                    "kind": "appointment.booked",
+                    "appointment_id": appt_id,
+                    "contact_id": contact,
+                    "payload": {"status": "confirmed", "modified_by": "api"},
+                    "created_at": now,
+                    "processed_at": now,
+                }
+            )
             wake = start - timedelta(hours=1)
-            enrolls.append({
-                "id": enr_id, "location_id": world.location_id, "workflow_id": workflow_id, "version_id": version_id,
-                "appointment_id": appt_id, "contact_id": contact, "event_id": f"bench-{i}",
-                "trigger_status": "confirmed", "state": "waiting", "live": True, "step_id": "wait", "step_seq": 1,
-                "wake_at": wake, "wait_kind": "appointment_time", "skip_outbound": False, "rescheduled": False,
-                "created_at": now, "updated_at": now,
-            })
+            enrolls.append(
+                {
+                    "id": enr_id,
+                    "location_id": world.location_id,
+                    "workflow_id": workflow_id,
+                    "version_id": version_id,
+                    "appointment_id": appt_id,
+                    "contact_id": contact,
+                    "event_id": f"bench-{i}",
+                    "trigger_status": "confirmed",
+                    "state": "waiting",
+                    "live": True,
+                    "step_id": "wait",
+                    "step_seq": 1,
+                    "wake_at": wake,
+                    "wait_kind": "appointment_time",
+                    "skip_outbound": False,
+                    "rescheduled": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
             logs += [
-                {"enrollment_id": enr_id, "step_seq": 0, "step_id": None, "step_type": None, "outcome": "enrolled",
-                 "reason": "trigger appointment_status: appointment booked (confirmed)", "detail": {"version": 1},
-                 "at": now},
-                {"enrollment_id": enr_id, "step_seq": 0, "step_id": "wait", "step_type": "wait_appointment_time",
-                 "outcome": "waiting", "reason": f"waiting until {wake.isoformat()}", "detail": {}, "at": now},
+                {
+                    "enrollment_id": enr_id,
+                    "step_seq": 0,
+                    "step_id": None,
+                    "step_type": None,
+                    "outcome": "enrolled",
+                    "reason": "trigger appointment_status: appointment booked (confirmed)",
+                    "detail": {"version": 1},
+                    "at": now,
+                },
+                {
+                    "enrollment_id": enr_id,
+                    "step_seq": 0,
+                    "step_id": "wait",
+                    "step_type": "wait_appointment_time",
+                    "outcome": "waiting",
+                    "reason": f"waiting until {wake.isoformat()}",
+                    "detail": {},
+                    "at": now,
+                },
             ]
         with engine.begin() as conn:
             conn.execute(insert(Appointment), appts)
@@ -117,14 +171,33 @@ def populate(engine, world: BenchWorld, *, workflow_id: str, version_id: str, wa
             conn.execute(insert(EnrollmentLog), logs)
     for rows in _chunks(sent):
         with engine.begin() as conn:
-            conn.execute(insert(Message), [{
-                "id": new_id(), "location_id": world.location_id, "idempotency_key": f"history:{i}",
-                "step_id": "sms", "channel": "sms", "audience": "contact", "contact_id": people[i % len(people)],
-                "to_address": "+12125550000", "outbound": True, "template": {"body": "Hi"}, "body": "Hi",
-                "needs_meeting_link": False, "status": "sent", "provider": "capture", "provider_id": f"capture-{i}",
-                "attempts": 1, "due_at": now - timedelta(days=1), "created_at": now - timedelta(days=1),
-                "sent_at": now - timedelta(days=1),
-            } for i in rows])
+            conn.execute(
+                insert(Message),
+                [
+                    {
+                        "id": new_id(),
+                        "location_id": world.location_id,
+                        "idempotency_key": f"history:{i}",
+                        "step_id": "sms",
+                        "channel": "sms",
+                        "audience": "contact",
+                        "contact_id": people[i % len(people)],
+                        "to_address": "+12125550000",
+                        "outbound": True,
+                        "template": {"body": "Hi"},
+                        "body": "Hi",
+                        "needs_meeting_link": False,
+                        "status": "sent",
+                        "provider": "capture",
+                        "provider_id": f"capture-{i}",
+                        "attempts": 1,
+                        "due_at": now - timedelta(days=1),
+                        "created_at": now - timedelta(days=1),
+                        "sent_at": now - timedelta(days=1),
+                    }
+                    for i in rows
+                ],
+            )
 
 
 class PartTimer:
@@ -144,7 +217,39 @@ class PartTimer:
                 return method(now)
             finally:
                 self.samples[part].append((time.perf_counter() - t0) * 1000)
+
         return timed
+
+
+def one_bookings(
+    factory, runtime: Runtime, world: BenchWorld, *, count: int
+) -> tuple[list[float], list[float]]:
+    """With the backlog in place, book ``count`` appointments one at a time (``appointments.book``, one
+    transaction each) and time the tick that handles each one's event (enrolls it, runs it to its wait).
+    Returns (booking ms, event tick ms)."""
+    book_ms, event_ms = [], []
+    for i in range(count):
+        now = runtime.clock.now()
+        start = (now + HORIZON + timedelta(days=2, minutes=30 * i)).replace(microsecond=0)
+        t0 = time.perf_counter()
+        with factory() as session, session.begin():
+            loc = session.get(Location, world.location_id)
+            appointments.book(
+                session,
+                location=loc,
+                calendar_id=world.calendar_ids[0],
+                contact_id=world.contact_ids[i % len(world.contact_ids)],
+                start_at=start,
+                now=now,
+            )
+        t1 = time.perf_counter()
+        done = runtime.tick(runtime.clock.now())
+        t2 = time.perf_counter()
+        if done["events"] != 1 or done["enrollments"]:
+            log.warning("booking %d: unexpected tick work %s", i, done)
+        book_ms.append((t1 - t0) * 1000)
+        event_ms.append((t2 - t1) * 1000)
+    return book_ms, event_ms
 
 
 def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -155,14 +260,23 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     with factory() as session, session.begin():
         world = make_bench_world(session, now, calendars=1, per_slot=args.waiting, contact_count=1000)
         workflow_id, version_id = publish_document(session, world.location_id, reminder_document(), now)
-    populate(engine, world, workflow_id=workflow_id, version_id=version_id, waiting=args.waiting, sent=args.sent,
-             now=now)
+    populate(
+        engine,
+        world,
+        workflow_id=workflow_id,
+        version_id=version_id,
+        waiting=args.waiting,
+        sent=args.sent,
+        now=now,
+    )
     if args.analyze:
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
     setup_s = time.perf_counter() - t0
     with factory() as session:
-        waiting = session.scalar(select(func.count()).select_from(Enrollment).where(Enrollment.state == "waiting"))
+        waiting = session.scalar(
+            select(func.count()).select_from(Enrollment).where(Enrollment.state == "waiting")
+        )
     log.info("%d enrollments waiting (setup %.1fs)", waiting, setup_s)
 
     runtime = Runtime(factory, clock=SystemClock(), settings=Settings(database_url=url), owner="bench-idle")
@@ -178,13 +292,21 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         work += sum(done.values())
     if work:
         log.warning("the idle ticks found %d units of work: not idle", work)
+    book_ms, event_ms = one_bookings(factory, runtime, world, count=args.bookings)
     return {
-        "waiting": waiting, "db": args.db, "sent_history": args.sent, "ticks": len(ticks),
+        "waiting": waiting,
+        "db": args.db,
+        "sent_history": args.sent,
+        "ticks": len(ticks),
         "tick_ms": round(statistics.median(ticks), 2),
         "tick_ms_p95": round(percentile(ticks, 95), 2),
         "tick_ms_max": round(max(ticks), 2),
-        "parts_ms": {p.removeprefix("run_"): round(statistics.median(s), 2) for p, s in timer.samples.items()},
+        "parts_ms": {
+            p.removeprefix("run_"): round(statistics.median(s), 2) for p, s in timer.samples.items()
+        },
         "work_found": work,
+        "book_ms": round(statistics.median(book_ms), 2) if book_ms else None,
+        "event_tick_ms": round(statistics.median(event_ms), 2) if event_ms else None,
         "peak_rss_mb": peak_rss_mb(),
         "setup_s": round(setup_s, 1),
         "analyzed": args.analyze,
@@ -197,6 +319,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     p.add_argument("--ticks", type=int, default=20, help="idle ticks to time (after one warm-up)")
     p.add_argument("--sent", type=int, default=0, help="already-sent messages to add as outbox history")
+    p.add_argument(
+        "--bookings",
+        type=int,
+        default=5,
+        help="then book this many appointments and time the tick that handles each event",
+    )
     p.add_argument("--analyze", action="store_true", help="run ANALYZE after the setup (planner statistics)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)

@@ -44,6 +44,8 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import func, select  # noqa: E402
 
+import actions  # noqa: E402, F401  (complete the registries first, as the CLI does)
+import triggers  # noqa: E402, F401
 from automations import appointments, scheduler  # noqa: E402
 from automations.clock import FrozenClock, SystemClock  # noqa: E402
 from automations.db import make_engine, make_session_factory  # noqa: E402
@@ -116,8 +118,16 @@ class TimedRuntime(Runtime):
         return totals
 
 
-def worker_main(url: str, index: int, settings: dict, counter: Any, ready: Any, stop: Any, out: Any,
-                profile_dir: str | None = None) -> None:
+def worker_main(
+    url: str,
+    index: int,
+    settings: dict,
+    counter: Any,
+    ready: Any,
+    stop: Any,
+    out: Any,
+    profile_dir: str | None = None,
+) -> None:
     """One worker process: the runtime on the real clock, ticked by the APScheduler jobs."""
     setup_logging()
     # "skipped: maximum number of running instances reached" is expected while a long tick runs.
@@ -125,7 +135,9 @@ def worker_main(url: str, index: int, settings: dict, counter: Any, ready: Any, 
     sends: list[tuple[str, float]] = []
     factory = make_session_factory(make_engine(url))
     runtime = TimedRuntime(
-        factory, clock=SystemClock(), owner=f"bench-worker-{index}",
+        factory,
+        clock=SystemClock(),
+        owner=f"bench-worker-{index}",
         providers=Providers(email=RecordingEmail(sends, counter), sms=RecordingSms(sends, counter)),
         settings=Settings(database_url=url, **settings),
     )
@@ -160,15 +172,21 @@ def calibrate(factory, url: str, args: argparse.Namespace, now: datetime) -> flo
     with factory() as session, session.begin():
         world = make_bench_world(session, now, calendars=1, per_slot=k, contact_count=min(k, args.contacts))
         publish_document(session, world.location_id, reminder_document(hours_before=1), now)
-    runtime = Runtime(factory, clock=FrozenClock(now), owner="bench-calibrate",
-                      settings=Settings(database_url=url, batch_size=args.batch_size))
-    booking, handling = enqueue(factory, world, runtime, n=k, start_at=now + timedelta(days=2), booked_at=now,
-                                chunk=args.chunk)
+    runtime = Runtime(
+        factory,
+        clock=FrozenClock(now),
+        owner="bench-calibrate",
+        settings=Settings(database_url=url, batch_size=args.batch_size),
+    )
+    booking, handling = enqueue(
+        factory, world, runtime, n=k, start_at=now + timedelta(days=2), booked_at=now, chunk=args.chunk
+    )
     return k / (booking + handling)
 
 
-def enqueue(factory, world, runtime: Runtime, *, n: int, start_at: datetime, booked_at: datetime,
-            chunk: int) -> tuple[float, float]:
+def enqueue(
+    factory, world, runtime: Runtime, *, n: int, start_at: datetime, booked_at: datetime, chunk: int
+) -> tuple[float, float]:
     """Book ``n`` appointments (one transaction each) and let the runtime handle their events every
     ``chunk`` bookings. Returns (seconds booking, seconds handling events)."""
     booking = handling = 0.0
@@ -177,8 +195,14 @@ def enqueue(factory, world, runtime: Runtime, *, n: int, start_at: datetime, boo
         t0 = time.perf_counter()
         with factory() as session, session.begin():
             loc = session.get(Location, world.location_id)
-            appointments.book(session, location=loc, calendar_id=cals[i % len(cals)],
-                              contact_id=people[i % len(people)], start_at=start_at, now=booked_at)
+            appointments.book(
+                session,
+                location=loc,
+                calendar_id=cals[i % len(cals)],
+                contact_id=people[i % len(people)],
+                start_at=start_at,
+                now=booked_at,
+            )
         t1 = time.perf_counter()
         booking += t1 - t0
         if (i + 1) % chunk == 0 or i + 1 == n:
@@ -194,8 +218,13 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     setup_clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
     calendars = max(1, math.ceil(n / args.per_calendar))
     with factory() as session, session.begin():
-        world = make_bench_world(session, setup_clock.now(), calendars=calendars,
-                                 per_slot=math.ceil(n / calendars), contact_count=min(n, args.contacts))
+        world = make_bench_world(
+            session,
+            setup_clock.now(),
+            calendars=calendars,
+            per_slot=math.ceil(n / calendars),
+            contact_count=min(n, args.contacts),
+        )
         publish_document(session, world.location_id, reminder_document(hours_before=1), setup_clock.now())
 
     # T is a whole second far enough ahead for the enqueue and the workers' start-up; the bookings
@@ -203,26 +232,40 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     margin = args.margin
     if margin is None:
         rate = calibrate(factory, url, args, setup_clock.now())
-        margin = 5 + 1.4 * n / rate
+        margin = 5 + 2.0 * n / rate
         log.info("calibration: ~%.0f enqueues/s; T set %.0fs ahead", rate, margin)
     booked_at = datetime.now(UTC).replace(microsecond=0)
     due = booked_at + timedelta(seconds=math.ceil(margin))
     due_epoch = due.timestamp()
     log.info("enqueueing %d appointments on %d calendars; due instant T=%s", n, calendars, due.isoformat())
-    enqueuer = Runtime(factory, clock=FrozenClock(booked_at), owner="bench-enqueue",
-                       settings=Settings(database_url=url, batch_size=args.batch_size))
+    enqueuer = Runtime(
+        factory,
+        clock=FrozenClock(booked_at),
+        owner="bench-enqueue",
+        settings=Settings(database_url=url, batch_size=args.batch_size),
+    )
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()
-    booking_s, handling_s = enqueue(factory, world, enqueuer, n=n, start_at=due + timedelta(hours=1),
-                                    booked_at=booked_at, chunk=args.chunk)
+    booking_s, handling_s = enqueue(
+        factory,
+        world,
+        enqueuer,
+        n=n,
+        start_at=due + timedelta(hours=1),
+        booked_at=booked_at,
+        chunk=args.chunk,
+    )
     if profiler is not None:
         profiler.disable()
         dump_profile(profiler, Path(args.profile) / "enqueue.prof")
     enqueue_s = booking_s + handling_s
     with factory() as session:
-        waiting = session.scalar(select(func.count()).select_from(Enrollment)
-                                 .where(Enrollment.state == "waiting", Enrollment.wake_at == due))
+        waiting = session.scalar(
+            select(func.count())
+            .select_from(Enrollment)
+            .where(Enrollment.state == "waiting", Enrollment.wake_at == due)
+        )
     log.info("enqueued in %.2fs (%.0f/s); %d enrollments waiting until T", enqueue_s, n / enqueue_s, waiting)
     if waiting != n:
         raise SystemExit(f"expected {n} enrollments waiting until T, found {waiting}")
@@ -231,10 +274,17 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     # Workers start before T and tick idle until it.
     ctx = mp.get_context("spawn")
     counter, ready, stop, out = ctx.Value("i", 0), ctx.Semaphore(0), ctx.Event(), ctx.Queue()
-    settings = {"tick_seconds": args.tick_seconds, "batch_size": args.batch_size, "lease_seconds": args.lease_seconds}
-    procs = [ctx.Process(target=worker_main, args=(url, i, settings, counter, ready, stop, out, args.profile),
-                         daemon=True)
-             for i in range(args.workers)]
+    settings = {
+        "tick_seconds": args.tick_seconds,
+        "batch_size": args.batch_size,
+        "lease_seconds": args.lease_seconds,
+    }
+    procs = [
+        ctx.Process(
+            target=worker_main, args=(url, i, settings, counter, ready, stop, out, args.profile), daemon=True
+        )
+        for i in range(args.workers)
+    ]
     for p in procs:
         p.start()
     for _ in procs:
@@ -257,25 +307,43 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     for p in procs:
         p.join(timeout=30)
 
-    return {"n": n, "db": args.db, "workers": args.workers, "enqueue_per_s": round(n / enqueue_s, 1),
-            "book_s": round(booking_s, 2), "handle_events_s": round(handling_s, 2),
-            **check(factory, reports, n=n, due_epoch=due_epoch),
-            "peak_rss_mb": max([enqueue_rss] + [r["peak_rss_mb"] for r in reports]),
-            "peak_rss_mb_enqueue": enqueue_rss, "peak_rss_mb_workers": [r["peak_rss_mb"] for r in reports],
-            "tick_seconds": args.tick_seconds, "batch_size": args.batch_size, "calendars": calendars,
-            "contacts": len(world.contact_ids)}
+    return {
+        "n": n,
+        "db": args.db,
+        "workers": args.workers,
+        "enqueue_per_s": round(n / enqueue_s, 1),
+        "book_s": round(booking_s, 2),
+        "handle_events_s": round(handling_s, 2),
+        **check(factory, reports, n=n, due_epoch=due_epoch),
+        "peak_rss_mb": max([enqueue_rss] + [r["peak_rss_mb"] for r in reports]),
+        "peak_rss_mb_enqueue": enqueue_rss,
+        "peak_rss_mb_workers": [r["peak_rss_mb"] for r in reports],
+        "tick_seconds": args.tick_seconds,
+        "batch_size": args.batch_size,
+        "calendars": calendars,
+        "contacts": len(world.contact_ids),
+    }
 
 
 def check(factory, reports: list[dict], *, n: int, due_epoch: float) -> dict[str, Any]:
     """Lateness from the providers' records; loss and duplication from the database and the records."""
     with factory() as session:
-        rows = session.execute(select(Message.id, Message.enrollment_id, Message.step_id, Message.status,
-                                      Message.sent_at)).all()
-        completed = session.scalar(select(func.count()).select_from(Enrollment).where(Enrollment.state == "completed"))
+        rows = session.execute(
+            select(Message.id, Message.enrollment_id, Message.step_id, Message.status, Message.sent_at)
+        ).all()
+        completed = session.scalar(
+            select(func.count()).select_from(Enrollment).where(Enrollment.state == "completed")
+        )
         # Step outcomes only: the lifecycle rows (enrolled, completed) carry no step and share a step_seq.
-        log_dupes = session.scalar(select(func.count()).select_from(
-            select(EnrollmentLog.enrollment_id).where(EnrollmentLog.step_id.is_not(None))
-            .group_by(EnrollmentLog.enrollment_id, EnrollmentLog.step_seq).having(func.count() > 1).subquery()))
+        log_dupes = session.scalar(
+            select(func.count()).select_from(
+                select(EnrollmentLog.enrollment_id)
+                .where(EnrollmentLog.step_id.is_not(None))
+                .group_by(EnrollmentLog.enrollment_id, EnrollmentLog.step_seq)
+                .having(func.count() > 1)
+                .subquery()
+            )
+        )
     pair_of = {r.id: (r.enrollment_id, r.step_id) for r in rows}
     rows_per_pair = Counter(pair_of.values())
     sent_pairs = {(r.enrollment_id, r.step_id) for r in rows if r.status == "sent"}
@@ -288,7 +356,9 @@ def check(factory, reports: list[dict], *, n: int, due_epoch: float) -> dict[str
         pair = pair_of.get(message_id)
         sends_per_pair[pair] += 1
         first_send[pair] = min(at, first_send.get(pair, at))
-    duplicated = sum(c - 1 for c in sends_per_pair.values() if c > 1) + sum(c - 1 for c in rows_per_pair.values() if c > 1)
+    duplicated = sum(c - 1 for c in sends_per_pair.values() if c > 1) + sum(
+        c - 1 for c in rows_per_pair.values() if c > 1
+    )
     lateness = [at - due_epoch for at in first_send.values()]
     db_lateness = [r.sent_at.timestamp() - due_epoch for r in rows if r.sent_at is not None]
     ticks = sorted(t for r in reports for t in r["ticks"])
@@ -298,7 +368,8 @@ def check(factory, reports: list[dict], *, n: int, due_epoch: float) -> dict[str
         return None if v is None else round(v, 3)
 
     return {
-        "messages": len(sends), "expected_messages": expected_pairs,
+        "messages": len(sends),
+        "expected_messages": expected_pairs,
         "drain_s": rounded(drain_s),
         "messages_per_s": round(len(first_send) / drain_s, 1) if drain_s else None,
         "lateness_p50_s": rounded(percentile(lateness, 50)),
@@ -323,18 +394,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=10_000, help="appointments in the wave (default 10000)")
     p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     p.add_argument("--workers", type=int, default=1, help="worker processes draining the wave")
-    p.add_argument("--tick-seconds", type=float, default=Settings.tick_seconds,
-                   help="scheduler interval (PUNCTUAL_TICK_SECONDS); default the engine's")
+    p.add_argument(
+        "--tick-seconds",
+        type=float,
+        default=Settings.tick_seconds,
+        help="scheduler interval (PUNCTUAL_TICK_SECONDS); default the engine's",
+    )
     p.add_argument("--batch-size", type=int, default=Settings.batch_size, help="PUNCTUAL_BATCH_SIZE")
     p.add_argument("--lease-seconds", type=int, default=Settings.lease_seconds, help="PUNCTUAL_LEASE_SECONDS")
-    p.add_argument("--per-calendar", type=int, default=1000, help="appointments per calendar (all in one slot)")
-    p.add_argument("--contacts", type=int, default=1000, help="distinct contacts (appointments cycle over them)")
+    p.add_argument(
+        "--per-calendar", type=int, default=1000, help="appointments per calendar (all in one slot)"
+    )
+    p.add_argument(
+        "--contacts", type=int, default=1000, help="distinct contacts (appointments cycle over them)"
+    )
     p.add_argument("--chunk", type=int, default=500, help="bookings between two event-handling ticks")
-    p.add_argument("--margin", type=float, default=None,
-                   help="seconds from the enqueue start to T (default: 5 + 1.4 x n / a calibrated enqueue rate)")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="seconds from the enqueue start to T (default: 5 + 2 x n / a calibrated enqueue rate)",
+    )
     p.add_argument("--timeout", type=float, default=300, help="give up draining this long after T")
-    p.add_argument("--profile", metavar="DIR", default=None,
-                   help="run the enqueue and every worker tick under cProfile; write DIR/*.prof, log the top")
+    p.add_argument(
+        "--profile",
+        metavar="DIR",
+        default=None,
+        help="run the enqueue and every worker tick under cProfile; write DIR/*.prof, log the top",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 

@@ -18,3 +18,15 @@ class CaptureSms:
 
     def send(self, sms: OutgoingSms) -> SendResult:
         return SendResult("capture", f"capture-{sms.message_id}")
+
+
+class CaptureVoice:
+    """Calls and voicemail drops with no Twilio credentials: recorded in the outbox, nobody rings."""
+
+    name = "capture"
+
+    def call(self, call) -> SendResult:
+        return SendResult("capture", f"capture-{call.message_id}")
+
+    def voicemail_drop(self, vm) -> SendResult:
+        return SendResult("capture", f"capture-{vm.message_id}")

@@ -36,5 +36,9 @@ class SandboxMeetings:
     def update(self, host_user_id: str, external_id: str, request: MeetingRequest) -> None:
         return None
 
+    def ensure(self, host_user_id: str, external_id: str, request: MeetingRequest) -> MeetingInfo:
+        """Sandbox meetings never disappear: the same id and link."""
+        return MeetingInfo(external_id, f"{SANDBOX_URL}{external_id}?sandbox=1")
+
     def delete(self, host_user_id: str, external_id: str) -> None:
         self.deleted.append(external_id)

@@ -12,16 +12,18 @@ from triggers import TRIGGER_TYPES
 
 def test_step_types_are_the_documented_set():
     assert STEP_TYPES.names() == sorted([
-        "goto", "if_else", "internal_notification", "remove_from_workflow", "send_email", "send_sms",
-        "update_appointment_status", "wait_appointment_time", "wait_condition", "wait_time_delay",
+        "call", "goto", "if_else", "internal_notification", "remove_from_workflow", "send_email", "send_sms",
+        "slack", "update_appointment_status", "voicemail", "wait_appointment_time", "wait_condition",
+        "wait_reply", "wait_time_delay", "webhook",
     ])
 
 
 def test_outbound_and_wait_flags():
     outbound = {t.name for t in STEP_TYPES if t.outbound}
     waits = {t.name for t in STEP_TYPES if t.is_wait}
-    assert outbound == {"send_email", "send_sms"}
-    assert waits == {"wait_time_delay", "wait_appointment_time", "wait_condition"}
+    # DESIGN.md: call and voicemail are outbound (skip_outbound skips them); webhook and Slack are not.
+    assert outbound == {"send_email", "send_sms", "call", "voicemail"}
+    assert waits == {"wait_time_delay", "wait_appointment_time", "wait_condition", "wait_reply"}
 
 
 def test_trigger_types():

@@ -57,6 +57,16 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
                                                settings=settings)
     errors.register(app)
     app.register_blueprint(api_blueprint())
+    from web.hooks import zoom as zoom_hooks
+    from web.integrations import zoom as zoom_integration
+
+    app.register_blueprint(zoom_hooks.bp)  # /hooks/zoom
+    app.register_blueprint(zoom_integration.bp)  # /integrations/zoom/callback
+    from web import unsubscribe
+    from web.hooks import twilio as twilio_hooks
+
+    app.register_blueprint(twilio_hooks.bp)  # /hooks/twilio/status, /inbound, /voicemail
+    app.register_blueprint(unsubscribe.bp)  # /unsubscribe/<token> (List-Unsubscribe, one-click)
 
     @app.get("/healthz")
     def healthz():

@@ -18,13 +18,14 @@ from web.api import (
     messages,
     notifications,
     recipes,
+    users,
     workflows,
 )
 from web.api.common import doc
 from web.auth import authenticate
 
 PREFIX = "/api/v1"
-RESOURCES = (contacts, calendars, appointments, workflows, recipes, enrollments, messages, notifications)
+RESOURCES = (contacts, calendars, appointments, workflows, recipes, enrollments, messages, notifications, users)
 
 api = Blueprint("api", __name__, url_prefix=PREFIX)
 for _module in RESOURCES:

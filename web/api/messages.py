@@ -13,7 +13,7 @@ from web.api import serialize
 from web.api.common import Id, PageQuery, doc, owned, page, paginate, query_args, scoped, tx
 
 bp = Blueprint("messages", __name__)
-CHANNELS = ["email", "sms", "in_app"]
+CHANNELS = ["email", "sms", "in_app", "call", "voicemail", "webhook", "slack"]
 
 
 class MessageListQuery(PageQuery):

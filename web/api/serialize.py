@@ -181,6 +181,9 @@ def message(m: Message) -> dict:
         "status": m.status, "status_reason": m.status_reason, "provider": m.provider,
         "provider_id": m.provider_id, "error_code": m.error_code, "attempts": m.attempts,
         "due_at": ts(m.due_at), "created_at": ts(m.created_at), "sent_at": ts(m.sent_at),
+        # The provider's own last status (Twilio: queued, sent, delivered, ...) and when a final one came.
+        "provider_status": ((m.template or {}).get("_delivery") or {}).get("provider_status"),
+        "delivered_at": ts(m.delivered_at),
     }
 
 
@@ -243,9 +246,23 @@ RESPONSE_SHAPES: dict[str, dict[str, Any]] = {
         "subject": "string?", "body": "string?", "status": "string", "status_reason": "string?",
         "provider": "string?", "provider_id": "string?", "error_code": "string?", "attempts": "integer",
         "due_at": "date-time", "created_at": "date-time", "sent_at": "date-time?",
+        "provider_status": "string?", "delivered_at": "date-time?",
     },
     "Notification": {
         "id": "string", "user_id": "string", "message_id": "string?", "title": "string", "body": "string",
         "read": "boolean", "created_at": "date-time", "read_at": "date-time?",
     },
+    # Users and their Zoom connection (web/api/users.py builds these).
+    "ZoomConnectionInfo": {
+        "status": "string", "email": "string?", "status_reason": "string?", "connected_at": "date-time?",
+        "requests_today": "integer", "daily_limit": "integer",
+    },
+    "User": {
+        "id": "string", "first_name": "string", "last_name": "string", "name": "string", "email": "string?",
+        "role": "string", "timezone": "string?", "default_meeting_location": "string?",
+        "zoom": "ZoomConnectionInfo", "created_at": "date-time",
+    },
+    "ZoomAuthorization": {"authorize_url": "string", "expires_at": "date-time"},
+    "ZoomDisconnect": {"user_id": "string", "status": "string", "meetings_to_delete": "integer", "message": "string"},
+    "DefaultMeetingLocation": {"user": "User", "calendars_updated": "integer"},
 }

@@ -1,0 +1,36 @@
+"""Step ``voicemail``: a voicemail drop (Twilio Voice). The contact's phone is called with answering-machine
+detection; once the greeting ends the recording at ``audio_url`` is played. A person who picks up hears
+``human_message`` if one is set (else the recording). Outbound, through the outbox."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from actions.base import StepSchema, StepType, register
+from actions.send_email import sender
+from automations import time_window
+from automations.outcomes import Outcome
+from automations.step_context import StepContext
+
+
+class VoicemailSchema(StepSchema):
+    audio_url = fields.Url(required=True, schemes={"https", "http"}, validate=validate.Length(max=2000))
+    human_message = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    from_number = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+
+
+@register("voicemail")
+class Voicemail(StepType):
+    schema = VoicemailSchema
+    outbound = True
+    template_fields = ("human_message",)
+
+    def run(self, ctx: StepContext) -> Outcome:
+        contact = ctx.contact
+        if not contact.phone:
+            return Outcome.next("skipped", "skipped: contact has no phone number")
+        template = {"audio_url": ctx.step["audio_url"], "human_message": ctx.step.get("human_message"),
+                    **sender(ctx, ctx.step, "from_number")}
+        msg = ctx.queue_message(channel="voicemail", audience="contact", to_address=contact.phone, template=template)
+        return Outcome.next("queued", f"voicemail drop queued to {contact.phone}" + time_window.held_note(msg, ctx.now),
+                            message_id=msg.id)

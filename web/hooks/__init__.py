@@ -1,0 +1,1 @@
+"""Provider webhooks under ``/hooks/`` (Zoom, Twilio, Google): each module has a blueprint ``bp``."""

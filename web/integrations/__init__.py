@@ -1,0 +1,1 @@
+"""OAuth redirect targets under ``/integrations/`` (Zoom, Google)."""
