@@ -60,7 +60,7 @@ def _remembered(ctx: StepContext) -> tuple[str, datetime] | None:
         select(EnrollmentLog)
         .where(EnrollmentLog.enrollment_id == ctx.enrollment.id, EnrollmentLog.step_id == ctx.step["id"],
                EnrollmentLog.outcome == "waiting")
-        .order_by(EnrollmentLog.id.desc())
+        .order_by(EnrollmentLog.at.desc(), EnrollmentLog.id.desc())
         .limit(1)
     ).first()
     if row is None or "since" not in (row.detail or {}):

@@ -32,7 +32,7 @@ def _owned(session: Session, model, obj_id: str | None, location_id: str, path: 
     return obj
 
 
-def _pick_host(session: Session, calendar: Calendar, start_at: datetime) -> str | None:
+def _pick_host(session: Session, calendar: Calendar, now: datetime) -> str | None:
     """Round robin: the member with the fewest upcoming appointments on this calendar, then list order."""
     members = [m for m in calendar.members]
     if calendar.kind == "unassigned" or not members:
@@ -42,7 +42,8 @@ def _pick_host(session: Session, calendar: Calendar, start_at: datetime) -> str 
     counts = dict(
         session.execute(
             select(Appointment.assigned_user_id, func.count())
-            .where(Appointment.calendar_id == calendar.id, Appointment.status.not_in(INACTIVE))
+            .where(Appointment.calendar_id == calendar.id, Appointment.start_at >= now,
+                   Appointment.status.not_in(INACTIVE))
             .group_by(Appointment.assigned_user_id)
         ).all()
     )
@@ -84,7 +85,7 @@ def book(session: Session, *, location: Location, calendar_id: str, contact_id: 
         if calendar.members and assigned_user_id not in {m.user_id for m in calendar.members}:
             raise ValidationError.single("assigned_user_id", "user is not a member of this calendar")
     else:
-        assigned_user_id = _pick_host(session, calendar, start_at)
+        assigned_user_id = _pick_host(session, calendar, now)
     _check_capacity(session, calendar, assigned_user_id, start_at)
     chosen = _status(status) if status else (AppointmentStatus.CONFIRMED if calendar.auto_confirm else AppointmentStatus.NEW)
     appt = Appointment(

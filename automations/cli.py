@@ -202,7 +202,7 @@ def enrollments(limit: int) -> None:
         for e in session.scalars(select(Enrollment).order_by(Enrollment.created_at.desc()).limit(limit)):
             wake = f" until {e.wake_at.isoformat()}" if e.state == "waiting" and e.wake_at else ""
             click.echo(f"{e.id} {e.state}{wake} (step {e.step_id})")
-            for line in session.scalars(select(EnrollmentLog).where(EnrollmentLog.enrollment_id == e.id).order_by(EnrollmentLog.id)):
+            for line in session.scalars(select(EnrollmentLog).where(EnrollmentLog.enrollment_id == e.id).order_by(EnrollmentLog.at, EnrollmentLog.id)):
                 click.echo(f"  {line.at.isoformat()} {line.step_id or '-'}: {line.outcome} — {line.reason}")
 
 

@@ -43,6 +43,7 @@ from automations import (
     time_window,
 )
 from automations.channels import Senders
+from automations.clock import Clock
 from automations.db import is_postgres
 from automations.errors import ProviderError
 from automations.models import (
@@ -93,11 +94,14 @@ class _Loaded:
         self.calendars = by_id(Calendar, (a.calendar_id for a in self.appointments.values()))
         self.meetings = by_id(Meeting, (a.meeting_id for a in self.appointments.values()))
         self.locations = by_id(Location, (m.location_id for m in messages))
+        self.contexts: dict[tuple, dict] = {}
 
 
 class Delivery:
     def __init__(self, factory: sessionmaker[Session], senders: Senders, *, owner: str,
-                 lease_seconds: int = 120, retry: RetryPolicy | None = None) -> None:
+                 lease_seconds: int = 120, retry: RetryPolicy | None = None, clock: Clock | None = None) -> None:
+        #: Read after sending, so ``sent_at`` is when the provider answered, not when the tick began.
+        self.clock = clock
         self.factory = factory
         self.senders = senders
         self.owner = owner
@@ -114,8 +118,9 @@ class Delivery:
             to_send = self._prepare(session, claimed, now, notes)
         results = channels.send_all(to_send, self.senders)
         if results:
+            done = self.clock.now() if self.clock else now
             with self.factory() as session, session.begin():
-                self._record(session, results, now, notes)
+                self._record(session, results, done, notes)
         self._write_logs(notes, now)
         return len(claimed)
 
@@ -243,6 +248,14 @@ class Delivery:
         ))
 
     def _context(self, m: Message, appt: Appointment | None, loaded: _Loaded, link: str, now: datetime) -> dict:
+        # The SMS and the email of one reminder render from the same context: build it once.
+        key = (m.location_id, m.audience, m.contact_id, m.user_id, m.appointment_id, link)
+        cached = loaded.contexts.get(key)
+        if cached is None:
+            cached = loaded.contexts[key] = self._build_context(m, appt, loaded, link, now)
+        return cached
+
+    def _build_context(self, m: Message, appt: Appointment | None, loaded: _Loaded, link: str, now: datetime) -> dict:
         location = loaded.locations[m.location_id]
         contact = loaded.contacts.get(m.contact_id) or (loaded.contacts.get(appt.contact_id) if appt else None)
         assigned = loaded.users.get(appt.assigned_user_id) if appt else None
@@ -259,8 +272,10 @@ class Delivery:
 
     def _record(self, session: Session, results: list[tuple[str, SendResult | Exception]], now: datetime,
                 notes: _Notes) -> None:
+        ids = [message_id for message_id, _ in results]
+        rows = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(ids)))}
         for message_id, result in results:
-            m = session.get(Message, message_id)
+            m = rows.get(message_id)
             if m is None or m.status != MessageStatus.SENDING or m.lease_owner != self.owner:
                 continue  # a receipt got there first, or someone else took it over after our lease ran out
             if isinstance(result, SendResult):

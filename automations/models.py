@@ -7,6 +7,7 @@ Everything that matters for resuming work lives here, so a worker can die at any
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from datetime import datetime
 
@@ -19,17 +20,25 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from automations.db import Base
 
+_last_micros = 0
+_id_lock = threading.Lock()
+
 
 def new_id() -> str:
-    """32 hex characters: microseconds since the epoch, then randomness. Ids sort by creation, so rows
-    sharing a timestamp (a frozen clock, one batch) still list in the order they were made. The wall
-    clock here only orders ids; no logic reads it."""
-    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(9)}"
+    """32 hex characters: microseconds since the epoch (strictly increasing within a process), then
+    randomness. Ids sort by creation, so rows sharing a timestamp (a frozen clock, one batch) still
+    list in the order they were made. The wall clock here only orders ids; no logic reads it."""
+    global _last_micros
+    with _id_lock:
+        _last_micros = max(time.time_ns() // 1000, _last_micros + 1)
+        micros = _last_micros
+    return f"{micros:014x}{secrets.token_hex(9)}"
 
 
 def _id() -> Mapped[str]:
@@ -203,7 +212,13 @@ class DomainEvent(Base):
     created_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
-    __table_args__ = (Index("ix_domain_events_pending", "processed_at", "id"),)
+    __table_args__ = (
+        # Partial indexes: only the unhandled events, however long the history grows.
+        Index("ix_domain_events_unprocessed", "id", sqlite_where=text("processed_at IS NULL"),
+              postgresql_where=text("processed_at IS NULL")),
+        Index("ix_domain_events_unprocessed_appt", "appointment_id", "id", sqlite_where=text("processed_at IS NULL"),
+              postgresql_where=text("processed_at IS NULL")),
+    )
 
 
 class Workflow(Base):
@@ -241,8 +256,8 @@ class Enrollment(Base):
     location_id: Mapped[str] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"), index=True)
     workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"), index=True)
     version_id: Mapped[str] = mapped_column(ForeignKey("workflow_versions.id"))
-    appointment_id: Mapped[str | None] = mapped_column(ForeignKey("appointments.id"), index=True)
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)
+    appointment_id: Mapped[str | None] = mapped_column(ForeignKey("appointments.id"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
     #: The event that enrolled it: the same event never enrolls twice.
     event_id: Mapped[str] = mapped_column(String(64))
     #: The appointment status that started it; cancellation exits those started by other statuses.
@@ -268,6 +283,10 @@ class Enrollment(Base):
         # ``live`` is NULL once finished, and NULLs never collide: one live run per appointment.
         UniqueConstraint("workflow_id", "appointment_id", "live", name="uq_enrollment_live"),
         Index("ix_enrollments_due", "state", "wake_at"),
+        # Events look up an appointment's (or contact's) runs by state; without these the planner
+        # scans every waiting enrollment.
+        Index("ix_enrollments_appointment_state", "appointment_id", "state"),
+        Index("ix_enrollments_contact_state", "contact_id", "state"),
     )
 
 
@@ -275,7 +294,8 @@ class EnrollmentLog(Base):
     """Every step outcome with its reason: sent, skipped: opted out, waiting until T, failed: ..."""
 
     __tablename__ = "enrollment_logs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: Time-ordered string ids (not autoincrement) so a batch's log rows insert in one executemany.
+    id: Mapped[str] = _id()
     enrollment_id: Mapped[str] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"), index=True)
     step_seq: Mapped[int] = mapped_column(Integer)
     step_id: Mapped[str | None] = mapped_column(String(64))

@@ -24,7 +24,7 @@ from automations.clock import Clock, SystemClock
 from automations.db import is_postgres
 from automations.delivery import Delivery, Senders
 from automations.meeting_jobs import MeetingJobs
-from automations.models import Appointment, Contact, Enrollment
+from automations.models import Appointment, Contact, Enrollment, Location, WorkflowVersion
 from automations.settings import Settings
 from automations.states import EnrollmentState
 from providers.base import MeetingProvider
@@ -44,6 +44,10 @@ class Providers:
     #: Webhook and Slack steps (``providers.http_actions``); None = a default httpx sender made on first use.
     webhook: object | None = None
     slack: object | None = None
+
+
+def _cause(enrollment: Enrollment) -> str:
+    return "due" if enrollment.state == EnrollmentState.WAITING else "run"
 
 
 def worker_id() -> str:
@@ -68,7 +72,7 @@ class Runtime:
             Senders(p.email, p.sms, self.settings.from_email, voice=getattr(p, "voice", None),
                     webhook=getattr(p, "webhook", None), slack=getattr(p, "slack", None),
                     public_url=self.settings.public_url, secret_key=self.settings.secret_key),
-            owner=self.owner, lease_seconds=self.settings.lease_seconds,
+            owner=self.owner, lease_seconds=self.settings.lease_seconds, clock=self.clock,
         )
         self.meeting_jobs = MeetingJobs(factory, self.providers.meetings, owner=self.owner,
                                         lease_seconds=self.settings.lease_seconds)
@@ -108,23 +112,36 @@ class Runtime:
             batch = list(session.scalars(query))
             if not batch:
                 return 0
-            self._prefetch(session, batch)
-            for enrollment in batch:
-                self._advance_one(session, enrollment, now)
+            # Held for the whole batch: the identity map only keeps weak references, so without
+            # this the prefetched rows would be dropped and re-read one by one.
+            session.info["prefetched"] = self._prefetch(session, batch)
+            try:
+                # One savepoint for the batch lets the inserts of all its steps go out together;
+                # only if something breaks is the batch redone one enrollment at a time.
+                with session.begin_nested():
+                    for enrollment in batch:
+                        interpreter.advance(session, enrollment, now, cause=_cause(enrollment))
+            except SQLAlchemyError:
+                raise
+            except Exception:
+                log.warning("a batch of %d enrollments failed; redoing it one by one", len(batch))
+                for enrollment in batch:
+                    self._advance_one(session, enrollment, now)
             return len(batch)
 
-    def _prefetch(self, session: Session, batch: list[Enrollment]) -> None:
-        """Load the batch's contacts and appointments in two queries (they land in the identity map)."""
-        session.scalars(select(Contact).where(Contact.id.in_({e.contact_id for e in batch}))).all()
-        appts = {e.appointment_id for e in batch if e.appointment_id}
-        if appts:
-            session.scalars(select(Appointment).where(Appointment.id.in_(appts))).all()
+    def _prefetch(self, session: Session, batch: list[Enrollment]) -> list:
+        """Load the batch's versions, locations, contacts and appointments, one query per table."""
+        def load(model, ids):
+            ids = {i for i in ids if i}
+            return list(session.scalars(select(model).where(model.id.in_(ids)))) if ids else []
+
+        return (load(WorkflowVersion, (e.version_id for e in batch)) + load(Location, (e.location_id for e in batch))
+                + load(Contact, (e.contact_id for e in batch)) + load(Appointment, (e.appointment_id for e in batch)))
 
     def _advance_one(self, session: Session, enrollment: Enrollment, now: datetime) -> None:
-        cause = "due" if enrollment.state == EnrollmentState.WAITING else "run"
         try:
             with session.begin_nested():
-                interpreter.advance(session, enrollment, now, cause=cause)
+                interpreter.advance(session, enrollment, now, cause=_cause(enrollment))
         except SQLAlchemyError:
             raise
         except Exception as exc:  # one broken enrollment must not stop the batch
@@ -144,9 +161,12 @@ class Runtime:
 
     def tick(self, now: datetime | None = None, max_rounds: int = 10_000) -> dict[str, int]:
         """Drain all work due at ``now``: events, meetings, enrollments, deliveries, until none is left."""
-        now = now or self.clock.now()
+        fixed = now
         totals = {"events": 0, "meetings": 0, "enrollments": 0, "deliveries": 0}
         for _ in range(max_rounds):
+            # Re-read the clock every round: a lease taken late in a long tick must be a full lease,
+            # and work that comes due during the tick is picked up in it.
+            now = fixed or self.clock.now()
             done = {
                 "events": self.run_events(now),
                 "meetings": self.run_meetings(now),

@@ -77,7 +77,7 @@ def messages(session: Session, **where) -> list[Message]:
 
 
 def log_lines(session: Session, enrollment_id: str) -> list[tuple[str | None, str, str]]:
-    rows = session.scalars(select(EnrollmentLog).where(EnrollmentLog.enrollment_id == enrollment_id).order_by(EnrollmentLog.id))
+    rows = session.scalars(select(EnrollmentLog).where(EnrollmentLog.enrollment_id == enrollment_id).order_by(EnrollmentLog.at, EnrollmentLog.id))
     return [(r.step_id, r.outcome, r.reason) for r in rows]
 
 

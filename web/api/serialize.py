@@ -159,7 +159,7 @@ def enrollments(session: Session, rows: list[Enrollment]) -> list[dict]:
 
 def enrollment_detail(session: Session, e: Enrollment) -> dict:
     lines = session.scalars(
-        select(EnrollmentLog).where(EnrollmentLog.enrollment_id == e.id).order_by(EnrollmentLog.id)
+        select(EnrollmentLog).where(EnrollmentLog.enrollment_id == e.id).order_by(EnrollmentLog.at, EnrollmentLog.id)
     )
     return {
         **enrollments(session, [e])[0],
