@@ -41,6 +41,8 @@ def main(verbose: bool) -> None:
     """Punctual: appointment-aware workflow automation."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:  # APScheduler logs two INFO lines per tick: several a second
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @main.group()

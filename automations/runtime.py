@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,9 +24,18 @@ from automations.clock import Clock, SystemClock
 from automations.db import is_postgres
 from automations.delivery import Delivery, Senders
 from automations.meeting_jobs import MeetingJobs
-from automations.models import Appointment, Contact, Enrollment, Location, WorkflowVersion
+from automations.models import (
+    Appointment,
+    Contact,
+    DomainEvent,
+    Enrollment,
+    Location,
+    Meeting,
+    Message,
+    WorkflowVersion,
+)
 from automations.settings import Settings
-from automations.states import EnrollmentState
+from automations.states import EnrollmentState, MeetingStatus, MessageStatus
 from providers.base import MeetingProvider
 from providers.capture import CaptureEmail, CaptureSms, CaptureVoice
 from providers.sandbox_meetings import SandboxMeetings
@@ -180,3 +189,18 @@ class Runtime:
         return totals
 
     run_due = tick
+
+    def next_due(self) -> datetime | None:
+        """The earliest moment any work comes due (now, if an event is waiting), or None if none is scheduled."""
+        with self.factory() as session:
+            if session.scalar(select(DomainEvent.id).where(DomainEvent.processed_at.is_(None)).limit(1)) is not None:
+                return self.clock.now()
+            candidates = [
+                session.scalar(select(func.min(Enrollment.wake_at)).where(
+                    Enrollment.state.in_((EnrollmentState.ACTIVE, EnrollmentState.WAITING)))),
+                session.scalar(select(func.min(Message.due_at)).where(Message.status == MessageStatus.PENDING)),
+                session.scalar(select(func.min(Meeting.next_attempt_at)).where(
+                    Meeting.status.in_((MeetingStatus.PENDING, "deleting")))),
+            ]
+        found = [c for c in candidates if c is not None]
+        return min(found) if found else None
