@@ -29,7 +29,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations import (
@@ -272,6 +272,9 @@ class Delivery:
 
     def _record(self, session: Session, results: list[tuple[str, SendResult | Exception]], now: datetime,
                 notes: _Notes) -> None:
+        results = self._record_plain_successes(session, results, now)
+        if not results:
+            return
         ids = [message_id for message_id, _ in results]
         rows = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(ids)))}
         for message_id, result in results:
@@ -296,6 +299,24 @@ class Delivery:
             m.due_at = retry_at
             m.status_reason = f"retrying at {retry_at.isoformat()} (attempt {m.attempts} of {self.retry.max_attempts} failed): {exc}"
             m.lease_owner = m.lease_expires_at = None
+
+    def _record_plain_successes(self, session: Session, results: list[tuple[str, SendResult | Exception]],
+                                now: datetime) -> list[tuple[str, SendResult | Exception]]:
+        """Record successes with nothing extra to keep in one UPDATE … executemany (the common case of a
+        wave); return the rest for the row-by-row path. The WHERE keeps the same guard: only rows still
+        ``sending`` under our lease."""
+        plain = [(mid, r) for mid, r in results if isinstance(r, SendResult) and not r.detail]
+        if plain:
+            t = Message.__table__
+            stmt = (
+                update(t)
+                .where(t.c.id == bindparam("b_id"), t.c.status == MessageStatus.SENDING, t.c.lease_owner == self.owner)
+                .values(status=bindparam("b_status"), provider=bindparam("b_provider"), provider_id=bindparam("b_pid"),
+                        sent_at=now, status_reason=None, lease_owner=None, lease_expires_at=None)
+            )
+            session.execute(stmt, [{"b_id": mid, "b_status": r.status, "b_provider": r.provider, "b_pid": r.provider_id}
+                                   for mid, r in plain])
+        return [(mid, r) for mid, r in results if not (isinstance(r, SendResult) and not r.detail)]
 
     def _fail(self, session: Session, m: Message, exc: Exception, now: datetime, notes: _Notes) -> None:
         """The message failed for good: record why, opt the contact out on 21610, tell the admins."""

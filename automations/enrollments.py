@@ -2,32 +2,63 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from automations.models import Appointment, Enrollment, EnrollmentLog, Message, Workflow, WorkflowVersion
+from automations.models import (
+    Appointment,
+    Enrollment,
+    EnrollmentLog,
+    Message,
+    Workflow,
+    WorkflowVersion,
+    new_id,
+)
 from automations.states import LIVE_ENROLLMENT_STATES, EnrollmentState, MessageStatus
 
 #: Exit reasons that do not count as "has been through this workflow" for re-entry purposes.
 RESTARTABLE_EXITS = ("appointment cancelled", "appointment rescheduled")
 
 
+LOG_SINK = "enrollment_log_sink"
+
+
 def log(session: Session, enrollment: Enrollment, *, outcome: str, reason: str, now: datetime,
         step: dict | None = None, detail: dict | None = None) -> None:
-    session.add(
-        EnrollmentLog(
-            enrollment_id=enrollment.id,
-            step_seq=enrollment.step_seq,
-            step_id=step["id"] if step else None,
-            step_type=step["type"] if step else None,
-            outcome=outcome,
-            reason=reason,
-            detail=detail or {},
-            at=now,
-        )
-    )
+    row = {
+        "enrollment_id": enrollment.id,
+        "step_seq": enrollment.step_seq,
+        "step_id": step["id"] if step else None,
+        "step_type": step["type"] if step else None,
+        "outcome": outcome,
+        "reason": reason,
+        "detail": detail or {},
+        "at": now,
+    }
+    sink = session.info.get(LOG_SINK)
+    if sink is not None:
+        sink.append({"id": new_id(), **row})  # written in one executemany by flush_log_sink
+    else:
+        session.add(EnrollmentLog(**row))
+
+
+@contextmanager
+def batched_logs(session: Session) -> Iterator[None]:
+    """Collect log rows written inside the block and insert them in one statement at its end (the
+    runtime's batches write thousands). Use it inside the savepoint the work runs in, so a rollback
+    drops the rows with the work."""
+    session.info[LOG_SINK] = []
+    try:
+        yield
+        rows = session.info[LOG_SINK]
+        if rows:
+            session.execute(insert(EnrollmentLog.__table__), rows)
+    finally:
+        session.info.pop(LOG_SINK, None)
 
 
 def may_enroll(session: Session, workflow: Workflow, appointment_id: str, settings: dict, event_id: str) -> str | None:

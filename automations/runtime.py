@@ -127,7 +127,7 @@ class Runtime:
             try:
                 # One savepoint for the batch lets the inserts of all its steps go out together;
                 # only if something breaks is the batch redone one enrollment at a time.
-                with session.begin_nested():
+                with session.begin_nested(), enrollments.batched_logs(session):
                     for enrollment in batch:
                         interpreter.advance(session, enrollment, now, cause=_cause(enrollment))
             except SQLAlchemyError:
@@ -149,7 +149,7 @@ class Runtime:
 
     def _advance_one(self, session: Session, enrollment: Enrollment, now: datetime) -> None:
         try:
-            with session.begin_nested():
+            with session.begin_nested(), enrollments.batched_logs(session):
                 interpreter.advance(session, enrollment, now, cause=_cause(enrollment))
         except SQLAlchemyError:
             raise
