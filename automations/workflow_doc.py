@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from actions.base import END
+#: The ``next``/target value that ends the workflow.
+END = "end"
 
 
 @dataclass(frozen=True)

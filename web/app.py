@@ -42,7 +42,11 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     # Imported here so ``import web.app`` stays cheap and the registries complete before routes load.
     import actions  # noqa: F401
     import triggers  # noqa: F401
+    from web import unsubscribe
     from web.api import api_blueprint
+    from web.hooks import twilio as twilio_hooks
+    from web.hooks import zoom as zoom_hooks
+    from web.integrations import zoom as zoom_integration
 
     settings = settings or Settings.from_env()
     if factory is None:
@@ -57,14 +61,8 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
                                                settings=settings)
     errors.register(app)
     app.register_blueprint(api_blueprint())
-    from web.hooks import zoom as zoom_hooks
-    from web.integrations import zoom as zoom_integration
-
     app.register_blueprint(zoom_hooks.bp)  # /hooks/zoom
     app.register_blueprint(zoom_integration.bp)  # /integrations/zoom/callback
-    from web import unsubscribe
-    from web.hooks import twilio as twilio_hooks
-
     app.register_blueprint(twilio_hooks.bp)  # /hooks/twilio/status, /inbound, /voicemail
     app.register_blueprint(unsubscribe.bp)  # /unsubscribe/<token> (List-Unsubscribe, one-click)
 
