@@ -41,8 +41,9 @@ def main(verbose: bool) -> None:
     """Punctual: appointment-aware workflow automation."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not verbose:  # APScheduler logs two INFO lines per tick: several a second
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if not verbose:  # APScheduler logs two INFO lines per tick; the twilio client eleven per request
+        for noisy in ("apscheduler", "twilio.http_client"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @main.group()

@@ -2,21 +2,26 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/wave.py --n 10000 [--db sqlite|postgres] [--workers 1]
+    .venv/bin/python bench/wave.py --n 10000 [--db sqlite|postgres] [--workers 1] [--providers real]
 
 1. Setup: a throw-away database (temporary SQLite file in WAL mode, or a PostgreSQL schema), a
    location with two users, round-robin calendars both users belong to, contacts with email and
    phone, and a published workflow: ``wait_appointment_time`` 1 hour before the start, then
-   ``send_sms`` and ``send_email`` through the capture outbox.
+   ``send_sms`` and ``send_email`` (each text names its appointment, so every reminder is unique).
 2. Enqueue (measured): N bookings, one transaction each, through ``appointments.book``; the
    runtime handles the domain events (``Runtime.tick`` on a frozen clock at the booking instant),
    which enrolls each appointment and runs it to its wait. Every appointment starts at T + 1 h, so
    every enrollment waits until the same instant T.
 3. Drain (measured on the real clock): ``--workers`` worker processes, each a ``Runtime`` with
    ``SystemClock`` driven by the real APScheduler jobs (``automations.scheduler.background``), start
-   before T and tick idle; from T they drain the wave. The capture providers are wrapped to record
-   the wall-clock instant each message is handed to them; lateness = that instant - T.
-4. Check: every (enrollment, step) message exists once and is sent, once.
+   before T and tick idle; from T they drain the wave. The providers (capture, or with
+   ``--providers real`` the real SMTP and Twilio senders pointed at a local aiosmtpd sink and the
+   Twilio fake, see ``bench/floor.py``) are wrapped to record the wall-clock instant each message is
+   accepted; lateness = that instant - T.
+4. Check: every (enrollment, step) message exists once and is sent, once (and, with real providers,
+   reached the sink or the fake exactly once).
+5. With real providers, the floor: the same number of SMTP and Twilio sends, in the same batches,
+   from a process with no engine and no database (``bench/floor.py``); ``drain_over_floor`` compares.
 
 Prints one JSON object on stdout (keys in bench/README.md); logs go to stderr.
 """
@@ -34,6 +39,8 @@ import pstats
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,7 +59,9 @@ from automations.db import make_engine, make_session_factory  # noqa: E402
 from automations.models import Enrollment, EnrollmentLog, Location, Message  # noqa: E402
 from automations.runtime import Providers, Runtime  # noqa: E402
 from automations.settings import Settings  # noqa: E402
+from bench import floor  # noqa: E402
 from bench.common import (  # noqa: E402
+    GcTimer,
     make_bench_world,
     peak_rss_mb,
     percentile,
@@ -62,7 +71,7 @@ from bench.common import (  # noqa: E402
     temp_database,
 )
 from providers.base import OutgoingEmail, OutgoingSms, SendResult  # noqa: E402
-from providers.capture import CaptureEmail, CaptureSms  # noqa: E402
+from providers.factory import build as build_providers  # noqa: E402
 
 log = logging.getLogger("bench.wave")
 STEPS = ("sms", "email")  # the workflow's send steps: one message each per enrollment
@@ -71,43 +80,130 @@ STEPS = ("sms", "email")  # the workflow's send steps: one message each per enro
 # -- worker processes -----------------------------------------------------------------------------
 
 
-class RecordingEmail(CaptureEmail):
-    """The capture email provider, noting when each message was handed over (wall clock)."""
+class Recorder:
+    """What a worker's providers accepted, and when (wall clock), plus what the floor needs to repeat the
+    same sends: the delivery batches' shape (emails, texts) and one envelope of each kind."""
 
-    def __init__(self, sends: list[tuple[str, float]], counter: Any) -> None:
-        self.sends = sends
+    def __init__(self, counter: Any, gc_timer: GcTimer) -> None:
         self.counter = counter
+        self.gc_timer = gc_timer
+        self.sends: list[tuple[str, float]] = []
+        self.errors: list[tuple[str, str]] = []
+        self.plan: list[list[int]] = []  # per delivery batch: [emails, texts]
+        self.provider_s = 0.0  # time spent inside the providers' send calls
+        self.provider_gc_s = 0.0  # of which the garbage collector ran
+        self.sample_email: OutgoingEmail | None = None
+        self.sample_sms: OutgoingSms | None = None
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        t0, gc0 = time.perf_counter(), self.gc_timer.total
+        try:
+            yield
+        finally:
+            self.provider_s += time.perf_counter() - t0
+            self.provider_gc_s += self.gc_timer.total - gc0
+
+    def accepted(self, message_ids: list[str], at: float) -> None:
+        self.sends.extend((mid, at) for mid in message_ids)
+        with self.counter.get_lock():
+            self.counter.value += len(message_ids)
+
+
+class RecordingEmail:
+    """Wraps the email provider (capture or SMTP); everything else is delegated to it."""
+
+    def __init__(self, inner: Any, recorder: Recorder) -> None:
+        self.inner = inner
+        self.recorder = recorder
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
     def send_batch(self, emails: list[OutgoingEmail]) -> list[SendResult | Exception]:
-        results = super().send_batch(emails)
+        rec = self.recorder
+        # channels.send_all hands a delivery batch's emails over first, then its texts one by one.
+        rec.plan.append([len(emails), 0])
+        if rec.sample_email is None and emails:
+            rec.sample_email = emails[0]
+        with rec.timing():
+            results = self.inner.send_batch(emails)
         at = time.time()
-        self.sends.extend((e.message_id, at) for e in emails)
-        with self.counter.get_lock():
-            self.counter.value += len(emails)
+        ok = []
+        for e, r in zip(emails, results, strict=True):
+            if isinstance(r, SendResult):
+                ok.append(e.message_id)
+            else:
+                rec.errors.append((e.message_id, repr(r)))
+        rec.accepted(ok, at)
         return results
 
 
-class RecordingSms(CaptureSms):
-    def __init__(self, sends: list[tuple[str, float]], counter: Any) -> None:
-        self.sends = sends
-        self.counter = counter
+class RecordingSms:
+    def __init__(self, inner: Any, recorder: Recorder) -> None:
+        self.inner = inner
+        self.recorder = recorder
+
+    def __getattr__(self, name: str) -> Any:
+        # status_callback in particular: channels.callback_url reads it to name the outbox row.
+        return getattr(self.inner, name)
 
     def send(self, sms: OutgoingSms) -> SendResult:
-        result = super().send(sms)
-        self.sends.append((sms.message_id, time.time()))
-        with self.counter.get_lock():
-            self.counter.value += 1
+        rec = self.recorder
+        if not rec.plan:
+            rec.plan.append([0, 0])
+        rec.plan[-1][1] += 1
+        if rec.sample_sms is None:
+            rec.sample_sms = sms
+        try:
+            with rec.timing():
+                result = self.inner.send(sms)
+        except Exception as exc:
+            rec.errors.append((sms.message_id, repr(exc)))
+            raise
+        rec.accepted([sms.message_id], time.time())
         return result
 
 
+PHASES = ("events", "meetings", "enrollments", "deliveries")
+BUSY_KEYS = (*PHASES, "provider_calls", "gc", "gc_in_provider_calls")
+
+
 class TimedRuntime(Runtime):
-    """The real runtime; each tick's wall-clock start, end and work done are noted for the report
-    (and, with --profile, every tick runs under cProfile)."""
+    """The real runtime; each tick's wall-clock start, end and work done are noted for the report, and
+    the time of each kind of work in the ticks that did work (with --profile, every tick runs under
+    cProfile)."""
 
     ticks: list[tuple[float, float, dict[str, int]]]
     profiler: cProfile.Profile | None = None
+    recorder: Recorder
+    #: Seconds per kind of work (and inside the providers' send calls), summed over the busy ticks.
+    busy_phase_s: dict[str, float]
+    _phase: dict[str, float]
+
+    def _timed(self, phase: str, run: Any, now: datetime) -> int:
+        t0 = time.perf_counter()
+        try:
+            return run(now)
+        finally:
+            self._phase[phase] += time.perf_counter() - t0
+
+    def run_events(self, now: datetime) -> int:
+        return self._timed("events", super().run_events, now)
+
+    def run_meetings(self, now: datetime) -> int:
+        return self._timed("meetings", super().run_meetings, now)
+
+    def run_enrollments(self, now: datetime) -> int:
+        return self._timed("enrollments", super().run_enrollments, now)
+
+    def run_deliveries(self, now: datetime) -> int:
+        return self._timed("deliveries", super().run_deliveries, now)
 
     def tick(self, now: datetime | None = None, max_rounds: int = 10_000) -> dict[str, int]:
+        self._phase = dict.fromkeys(PHASES, 0.0)
+        rec = self.recorder
+        provider_before, provider_gc_before, gc_before = rec.provider_s, rec.provider_gc_s, rec.gc_timer.total
         started = time.time()
         if self.profiler is not None:
             totals = self.profiler.runcall(super().tick, now, max_rounds)
@@ -115,6 +211,11 @@ class TimedRuntime(Runtime):
             totals = super().tick(now, max_rounds)
         if any(totals.values()):
             self.ticks.append((started, time.time(), totals))
+            for phase, seconds in self._phase.items():
+                self.busy_phase_s[phase] += seconds
+            self.busy_phase_s["provider_calls"] += rec.provider_s - provider_before
+            self.busy_phase_s["gc"] += rec.gc_timer.total - gc_before
+            self.busy_phase_s["gc_in_provider_calls"] += rec.provider_gc_s - provider_gc_before
         return totals
 
 
@@ -128,20 +229,31 @@ def worker_main(
     out: Any,
     profile_dir: str | None = None,
 ) -> None:
-    """One worker process: the runtime on the real clock, ticked by the APScheduler jobs."""
+    """One worker process: the runtime on the real clock, ticked by the APScheduler jobs. Its providers
+    are the ones ``providers.factory`` builds from the settings (capture, or SMTP and Twilio when the
+    settings carry their URLs and credentials), wrapped to record what they accept."""
     setup_logging()
+    floor.quiet_provider_logs()
     # "skipped: maximum number of running instances reached" is expected while a long tick runs.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    sends: list[tuple[str, float]] = []
+    recorder = Recorder(counter, GcTimer())
     factory = make_session_factory(make_engine(url))
+    config = Settings(database_url=url, **settings)
+    built = build_providers(config, factory)
+    providers = Providers(
+        email=RecordingEmail(built.email, recorder),
+        sms=RecordingSms(built.sms, recorder),
+        meetings=built.meetings,
+        voice=built.voice,
+        webhook=built.webhook,
+        slack=built.slack,
+    )
     runtime = TimedRuntime(
-        factory,
-        clock=SystemClock(),
-        owner=f"bench-worker-{index}",
-        providers=Providers(email=RecordingEmail(sends, counter), sms=RecordingSms(sends, counter)),
-        settings=Settings(database_url=url, **settings),
+        factory, clock=SystemClock(), owner=f"bench-worker-{index}", providers=providers, settings=config
     )
     runtime.ticks = []
+    runtime.recorder = recorder
+    runtime.busy_phase_s = dict.fromkeys(BUSY_KEYS, 0.0)
     if profile_dir:
         runtime.profiler = cProfile.Profile()
     sched = scheduler.background(runtime)
@@ -151,14 +263,32 @@ def worker_main(
     sched.shutdown(wait=True)
     if runtime.profiler is not None:
         dump_profile(runtime.profiler, Path(profile_dir) / f"worker-{index}.prof")
-    out.put({"index": index, "sends": sends, "ticks": runtime.ticks, "peak_rss_mb": peak_rss_mb()})
+    out.put(
+        {
+            "index": index,
+            "providers": [getattr(built.email, "name", "?"), getattr(built.sms, "name", "?")],
+            "sends": recorder.sends,
+            "errors": recorder.errors,
+            "plan": recorder.plan,
+            "provider_s": recorder.provider_s,
+            "busy_phase_s": runtime.busy_phase_s,
+            "sample_email": recorder.sample_email,
+            "sample_sms": recorder.sample_sms,
+            "ticks": runtime.ticks,
+            "peak_rss_mb": peak_rss_mb(),
+        }
+    )
 
 
 def dump_profile(profiler: cProfile.Profile, path: Path, top: int = 25) -> None:
     """Save the profile (``python -m pstats PATH``) and log its top functions by cumulative time."""
     profiler.dump_stats(path)
     buf = io.StringIO()
-    pstats.Stats(profiler, stream=buf).sort_stats("cumulative").print_stats(top)
+    try:
+        pstats.Stats(profiler, stream=buf).sort_stats("cumulative").print_stats(top)
+    except TypeError:  # pstats refuses a profile that recorded nothing (no tick did work)
+        log.info("profile %s: empty", path)
+        return
     log.info("profile %s:\n%s", path, buf.getvalue())
 
 
@@ -179,16 +309,32 @@ def calibrate(factory, url: str, args: argparse.Namespace, now: datetime) -> flo
         settings=Settings(database_url=url, batch_size=args.batch_size),
     )
     booking, handling = enqueue(
-        factory, world, runtime, n=k, start_at=now + timedelta(days=2), booked_at=now, chunk=args.chunk
+        factory,
+        world,
+        runtime,
+        n=k,
+        start_at=now + timedelta(days=2),
+        booked_at=now,
+        chunk=args.chunk,
+        label="Calibration",
     )
     return k / (booking + handling)
 
 
 def enqueue(
-    factory, world, runtime: Runtime, *, n: int, start_at: datetime, booked_at: datetime, chunk: int
+    factory,
+    world,
+    runtime: Runtime,
+    *,
+    n: int,
+    start_at: datetime,
+    booked_at: datetime,
+    chunk: int,
+    label: str = "Bench",
 ) -> tuple[float, float]:
     """Book ``n`` appointments (one transaction each) and let the runtime handle their events every
-    ``chunk`` bookings. Returns (seconds booking, seconds handling events)."""
+    ``chunk`` bookings. Each appointment is titled ``"{label} visit #{i}"``: the reminders quote the title,
+    so every reminder's text is unique. Returns (seconds booking, seconds handling events)."""
     booking = handling = 0.0
     cals, people = world.calendar_ids, world.contact_ids
     for i in range(n):
@@ -202,6 +348,7 @@ def enqueue(
                 contact_id=people[i % len(people)],
                 start_at=start_at,
                 now=booked_at,
+                title=f"{label} visit #{i + 1}",
             )
         t1 = time.perf_counter()
         booking += t1 - t0
@@ -211,7 +358,7 @@ def enqueue(
     return booking, handling
 
 
-def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
+def run(url: str, args: argparse.Namespace, outside: floor.OutsideWorld | None = None) -> dict[str, Any]:
     n = args.n
     engine = make_engine(url)
     factory = make_session_factory(engine)
@@ -232,7 +379,8 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     margin = args.margin
     if margin is None:
         rate = calibrate(factory, url, args, setup_clock.now())
-        margin = 5 + 2.0 * n / rate
+        # cProfile slows the enqueue about 2.5x (it is profiled, the calibration is not).
+        margin = 5 + 2.0 * n / rate * (3 if args.profile else 1)
         log.info("calibration: ~%.0f enqueues/s; T set %.0fs ahead", rate, margin)
     booked_at = datetime.now(UTC).replace(microsecond=0)
     due = booked_at + timedelta(seconds=math.ceil(margin))
@@ -278,6 +426,7 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "tick_seconds": args.tick_seconds,
         "batch_size": args.batch_size,
         "lease_seconds": args.lease_seconds,
+        **(outside.settings if outside is not None else {}),
     }
     procs = [
         ctx.Process(
@@ -306,15 +455,21 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     reports = [out.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=30)
+    if outside is not None and any(r["providers"] != ["smtp", "twilio"] for r in reports):
+        raise SystemExit(f"workers did not use the real senders: {[r['providers'] for r in reports]}")
+    result = check(factory, reports, n=n, due_epoch=due_epoch, outside=outside)
+    if outside is not None:
+        result.update(run_floor(outside, reports, result["drain_s"], args.floor_repeats))
 
     return {
         "n": n,
         "db": args.db,
         "workers": args.workers,
+        "providers": args.providers,
         "enqueue_per_s": round(n / enqueue_s, 1),
         "book_s": round(booking_s, 2),
         "handle_events_s": round(handling_s, 2),
-        **check(factory, reports, n=n, due_epoch=due_epoch),
+        **result,
         "peak_rss_mb": max([enqueue_rss] + [r["peak_rss_mb"] for r in reports]),
         "peak_rss_mb_enqueue": enqueue_rss,
         "peak_rss_mb_workers": [r["peak_rss_mb"] for r in reports],
@@ -325,11 +480,22 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def check(factory, reports: list[dict], *, n: int, due_epoch: float) -> dict[str, Any]:
-    """Lateness from the providers' records; loss and duplication from the database and the records."""
+def check(
+    factory, reports: list[dict], *, n: int, due_epoch: float, outside: floor.OutsideWorld | None = None
+) -> dict[str, Any]:
+    """Lateness from the providers' records; loss and duplication from the database and the records
+    (and, with real providers, from what the SMTP sink and the Twilio fake received)."""
     with factory() as session:
         rows = session.execute(
-            select(Message.id, Message.enrollment_id, Message.step_id, Message.status, Message.sent_at)
+            select(
+                Message.id,
+                Message.enrollment_id,
+                Message.step_id,
+                Message.status,
+                Message.sent_at,
+                Message.to_address,
+                Message.body,
+            )
         ).all()
         completed = session.scalar(
             select(func.count()).select_from(Enrollment).where(Enrollment.state == "completed")
@@ -356,9 +522,21 @@ def check(factory, reports: list[dict], *, n: int, due_epoch: float) -> dict[str
         pair = pair_of.get(message_id)
         sends_per_pair[pair] += 1
         first_send[pair] = min(at, first_send.get(pair, at))
-    duplicated = sum(c - 1 for c in sends_per_pair.values() if c > 1) + sum(
-        c - 1 for c in rows_per_pair.values() if c > 1
-    )
+    received: dict[str, Any] = {}
+    if outside is None:
+        lost = expected_pairs - len(sent_pairs)
+        extra_sends = sum(c - 1 for c in sends_per_pair.values() if c > 1)
+    else:
+        received, received_per_pair = check_received(outside, rows, pair_of)
+        # Lost: not sent according to the outbox, or never arrived. Duplicated: the larger of the extra
+        # hand-overs and the extra arrivals of a pair (one duplicate shows up in both).
+        lost = expected_pairs - len(sent_pairs & set(received_per_pair))
+        extra_sends = sum(
+            max(sends_per_pair[p], received_per_pair[p]) - 1
+            for p in set(sends_per_pair) | set(received_per_pair)
+            if max(sends_per_pair[p], received_per_pair[p]) > 1
+        )
+    duplicated = extra_sends + sum(c - 1 for c in rows_per_pair.values() if c > 1)
     lateness = [at - due_epoch for at in first_send.values()]
     db_lateness = [r.sent_at.timestamp() - due_epoch for r in rows if r.sent_at is not None]
     ticks = sorted(t for r in reports for t in r["ticks"])
@@ -379,14 +557,88 @@ def check(factory, reports: list[dict], *, n: int, due_epoch: float) -> dict[str
         "first_send_s": rounded(min(lateness) if lateness else None),
         "last_commit_s": rounded(ticks[-1][1] - due_epoch if ticks else None),
         "sent_at_column_lateness_p99_s": rounded(percentile(db_lateness, 99)),
-        "lost": expected_pairs - len(sent_pairs),
+        "lost": lost,
         "duplicated": duplicated,
         "duplicated_log_rows": log_dupes,
         "enrollments_completed": completed,
         "busy_ticks": len(ticks),
         "busy_tick_s": [round(end - start, 3) for start, end, _ in ticks][:20],
         "per_worker_messages": [len(r["sends"]) for r in reports],
+        "provider_errors": sum(len(r["errors"]) for r in reports),
+        "worker_provider_s": round(sum(r["provider_s"] for r in reports), 3),
+        "busy_phase_s": busy_phases(reports),
+        **received,
     }
+
+
+def busy_phases(reports: list[dict]) -> dict[str, float]:
+    """Seconds per kind of work in the ticks that did work, summed over the workers; the deliveries'
+    share outside the providers' send calls is the outbox's own work (claim, render, record)."""
+    total = Counter()
+    for r in reports:
+        total.update(r["busy_phase_s"])
+    out = {key: round(total[key], 3) for key in BUSY_KEYS}
+    out["deliveries_excl_provider"] = round(total["deliveries"] - total["provider_calls"], 3)
+    return out
+
+
+def check_received(outside: floor.OutsideWorld, rows: list, pair_of: dict) -> tuple[dict[str, Any], Counter]:
+    """What the SMTP sink and the Twilio fake got from the wave: emails by Message-ID (which carries the
+    outbox id), texts by the outbox id in their status-callback URL; each text's (To, Body) must match its
+    outbox row, and every text must be distinct."""
+    row_of = {r.id: r for r in rows}
+    per_pair: Counter = Counter()
+    unknown = 0
+    emails = outside.sink.snapshot()
+    for header, _, _ in emails:
+        pair = pair_of.get(floor.outbox_id(header) or "")
+        if pair is None or pair[1] != "email":
+            unknown += 1
+            continue
+        per_pair[pair] += 1
+    texts = outside.sms_received()
+    mismatched = 0
+    for m in texts:
+        mid = floor.callback_outbox_id(m.get("_status_callback")) or ""
+        pair = pair_of.get(mid)
+        if pair is None or pair[1] != "sms":
+            unknown += 1
+            continue
+        per_pair[pair] += 1
+        row = row_of[mid]
+        if (m.get("to"), m.get("body")) != (row.to_address, row.body):
+            mismatched += 1
+    return {
+        "received_emails": len(emails),
+        "received_sms": len(texts),
+        "received_lost": sum(1 for p in pair_of.values() if p not in per_pair),
+        "received_duplicated": sum(c - 1 for c in per_pair.values() if c > 1),
+        "received_unknown": unknown,
+        "distinct_sms_texts": len({(m.get("to"), m.get("body")) for m in texts}),
+        "sms_text_mismatches": mismatched,
+        "smtp_connections": len({connection for _, _, connection in emails}),
+    }, per_pair
+
+
+def run_floor(
+    outside: floor.OutsideWorld, reports: list[dict], drain_s: float | None, repeats: int = 1
+) -> dict[str, Any]:
+    """The same SMTP and Twilio sends as the engine made (same delivery batches, same envelopes but for
+    their ids), from a process with no engine and no database; timed (``bench/floor.py``). With
+    ``repeats`` > 1 the fastest run counts."""
+    plan = [tuple(b) for r in reports for b in r["plan"]]
+    email = next((r["sample_email"] for r in reports if r["sample_email"] is not None), floor.SAMPLE_EMAIL)
+    sms = next((r["sample_sms"] for r in reports if r["sample_sms"] is not None), floor.SAMPLE_SMS)
+    log.info(
+        "floor: %d emails in %d SMTP batches and %d texts, no engine",
+        sum(e for e, _ in plan),
+        sum(1 for e, _ in plan if e),
+        sum(t for _, t in plan),
+    )
+    result = floor.best_floor(outside, floor.run_floor_process(outside.settings, plan, email, sms, repeats))
+    floor_s = result["floor_drain_s"]
+    result["drain_over_floor"] = round(drain_s / floor_s, 2) if drain_s and floor_s else None
+    return result
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -394,6 +646,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=10_000, help="appointments in the wave (default 10000)")
     p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     p.add_argument("--workers", type=int, default=1, help="worker processes draining the wave")
+    p.add_argument(
+        "--providers",
+        choices=("capture", "real"),
+        default="capture",
+        help="capture outbox (default), or the real SMTP and Twilio senders to a local sink and fake",
+    )
+    p.add_argument(
+        "--nagle-fake",
+        action="store_true",
+        help="with --providers real: leave Nagle's algorithm on in the Twilio fake (~44 ms per SMS)",
+    )
+    p.add_argument(
+        "--floor-repeats",
+        type=int,
+        default=1,
+        help="with --providers real: run the floor this many times and keep the fastest (default 1)",
+    )
     p.add_argument(
         "--tick-seconds",
         type=float,
@@ -413,7 +682,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--margin",
         type=float,
         default=None,
-        help="seconds from the enqueue start to T (default: 5 + 2 x n / a calibrated enqueue rate)",
+        help="seconds from the enqueue start to T (default: 5 + 2 x n / a calibrated enqueue rate, x 3"
+        " with --profile)",
     )
     p.add_argument("--timeout", type=float, default=300, help="give up draining this long after T")
     p.add_argument(
@@ -429,8 +699,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    with temp_database(args.db) as url:
-        result = run(url, args)
+    real = floor.outside_world(nagle_fake=args.nagle_fake) if args.providers == "real" else nullcontext()
+    with temp_database(args.db) as url, real as outside:
+        result = run(url, args, outside)
     print(json.dumps(result))
     return 0
 

@@ -95,6 +95,9 @@ class FakeHttpServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; without TCP_NODELAY the body waits ~40 ms
+            # for the client's delayed ACK on every request.
+            disable_nagle_algorithm = True
             timeout = 10  # a stuck keep-alive connection must not outlive the test by much
 
             def _serve(self) -> None:
