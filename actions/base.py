@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, ClassVar
 from marshmallow import RAISE, Schema, fields, validate
 
 from automations.registry import Registry
-from automations.workflow_doc import END  # noqa: F401  (re-exported: steps name it from here)
+from automations.runs.workflow_doc import END  # noqa: F401  (re-exported: steps name it from here)
 
 if TYPE_CHECKING:
-    from automations.outcomes import Outcome
-    from automations.step_context import StepContext
+    from automations.runs.outcomes import Outcome
+    from automations.runs.step_context import StepContext
 
 STEP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from marshmallow import fields
 
 from actions.base import StepSchema, StepType, register
-from automations.outcomes import Outcome
-from automations.step_context import StepContext
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
 
 
 class GotoSchema(StepSchema):

@@ -1,7 +1,7 @@
 """Step ``if_else``: the first branch whose condition is true wins; otherwise ``else``.
 
 Conditions see contact, appointment (including ``rescheduled``), user and dates
-(``automations.conditions``). A branch names the step to go to; ``otherwise`` (default: the next step) is the else.
+(``automations.runs.conditions``). A branch names the step to go to; ``otherwise`` (default: the next step) is the else.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from actions.base import END, StepSchema, StepType, register
 from actions.wait_condition import branch
-from automations import conditions
-from automations.outcomes import Outcome
-from automations.step_context import StepContext
+from automations.runs import conditions
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
 
 
 class BranchSchema(Schema):

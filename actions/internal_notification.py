@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from actions.base import StepSchema, StepType, register
 from actions.send_email import sender
-from automations.models import User
-from automations.outcomes import Outcome
-from automations.step_context import StepContext
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
+from automations.store.models import User
 
 RECIPIENTS = ["assigned_user", "all_users", "users", "custom"]
 

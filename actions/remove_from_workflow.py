@@ -5,9 +5,9 @@ from __future__ import annotations
 from marshmallow import fields
 
 from actions.base import StepSchema, StepType, register
-from automations import enrollments
-from automations.outcomes import Outcome
-from automations.step_context import StepContext
+from automations.runs import enrollments
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
 
 
 class RemoveSchema(StepSchema):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
-from automations import time_window
-from automations.outcomes import Outcome
-from automations.step_context import StepContext
+from automations.rendering import time_window
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
 
 
 class SendEmailSchema(StepSchema):

@@ -9,8 +9,8 @@ from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
 from actions.webhook import HTTP_URL
-from automations.outcomes import Outcome
-from automations.step_context import StepContext
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
 
 
 class SlackSchema(StepSchema):

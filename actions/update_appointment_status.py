@@ -9,10 +9,10 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
-from automations import appointments
-from automations.outcomes import Outcome
-from automations.states import AppointmentStatus, ModifiedBy
-from automations.step_context import StepContext
+from automations.booking import appointments
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
+from automations.store.states import AppointmentStatus, ModifiedBy
 
 
 class UpdateStatusSchema(StepSchema):

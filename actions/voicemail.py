@@ -8,9 +8,9 @@ from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
 from actions.send_email import sender
-from automations import time_window
-from automations.outcomes import Outcome
-from automations.step_context import StepContext
+from automations.rendering import time_window
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
 
 
 class VoicemailSchema(StepSchema):

@@ -9,10 +9,10 @@ from marshmallow import ValidationError as MarshmallowError
 
 from actions.base import StepSchema, StepType, register
 from actions.wait_time_delay import reraise_for_marshmallow
-from automations import timecalc
 from automations.errors import ValidationError
-from automations.outcomes import Outcome
-from automations.step_context import StepContext
+from automations.rendering import timecalc
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
 
 
 class IfPastSchema(Schema):

@@ -8,9 +8,9 @@ from datetime import timedelta
 from marshmallow import RAISE, Schema, fields, validate
 
 from actions.base import END, StepSchema, StepType, register
-from automations import conditions
-from automations.outcomes import Outcome
-from automations.step_context import StepContext
+from automations.runs import conditions
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
 
 SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 

@@ -4,7 +4,7 @@ timeout; ``on_reply`` and ``on_timeout`` name where each exit goes (a step id, `
 ``channel`` ``auto`` (the default) takes the channel of this enrollment's latest message to the contact (a
 call or voicemail drop is answered by text, so it means ``sms``); a reply counts from the moment that message
 was queued, so an answer that arrived before the workflow reached this step is not missed. Replies come in
-through ``automations.inbound`` (the Twilio inbound webhook), which resumes the wait with a
+through ``automations.outbox.inbound`` (the Twilio inbound webhook), which resumes the wait with a
 ``contact.replied`` event; opt-out and help keywords are not answers.
 """
 
@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from actions.base import END, StepSchema, StepType, register
 from actions.wait_condition import SECONDS, TimeoutSchema, branch
-from automations.models import EnrollmentLog, Message
-from automations.outcomes import Outcome
-from automations.step_context import StepContext
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
+from automations.store.models import EnrollmentLog, Message
 
 #: What a reply to a message on each channel comes back as.
 REPLY_CHANNEL = {"sms": "sms", "call": "sms", "voicemail": "sms", "email": "email"}
@@ -77,7 +77,9 @@ class WaitReply(StepType):
         return {k: step[k] for k in ("on_reply", "on_timeout") if step.get(k) and step[k] != END}
 
     def _replied(self, ctx: StepContext, channel: str, since: datetime) -> Outcome | None:
-        from automations import inbound  # inbound reaches the interpreter, which imports every step type
+        from automations.outbox import (
+            inbound,  # inbound reaches the interpreter, which imports every step type
+        )
 
         reply = inbound.reply_since(ctx.session, ctx.contact.id, channel, since)
         if reply is None:

@@ -7,10 +7,10 @@ from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 from actions.base import StepSchema, StepType, register
-from automations import timecalc
 from automations.errors import ValidationError
-from automations.outcomes import Outcome
-from automations.step_context import StepContext
+from automations.rendering import timecalc
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
 
 UNITS = ["seconds", "minutes", "hours", "days"]
 

@@ -13,8 +13,8 @@ from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 from actions.base import StepSchema, StepType, register
-from automations.outcomes import Outcome
-from automations.step_context import StepContext
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 HTTP_URL = validate.Regexp(r"^https?://[^\s]+$", error="must be an http:// or https:// URL")

@@ -13,14 +13,16 @@ from sqlalchemy import select
 
 import actions  # noqa: F401  (complete the registries before anything runs)
 import triggers  # noqa: F401
-from automations import appointments, migrate, recipes
+from automations.booking import appointments
 from automations.clock import SystemClock, ensure_utc
-from automations.db import make_engine, make_session_factory
 from automations.demo import DEMO_NAME, create_demo
+from automations.documents import recipes
+from automations.engine.runtime import Runtime
 from automations.errors import PunctualError
-from automations.models import Contact, Enrollment, EnrollmentLog, Location, Message
-from automations.runtime import Runtime
 from automations.settings import Settings
+from automations.store import migrate
+from automations.store.db import make_engine, make_session_factory
+from automations.store.models import Contact, Enrollment, EnrollmentLog, Location, Message
 
 
 def _factory(settings: Settings):
@@ -76,7 +78,7 @@ def demo() -> None:
 
 
 def _run_worker(settings: Settings, block: bool):
-    from automations import scheduler
+    from automations.engine import scheduler
 
     runtime = Runtime(_factory(settings), settings=settings)
     sched = scheduler.blocking(runtime) if block else scheduler.background(runtime)
@@ -149,7 +151,7 @@ def _explain(exc: PunctualError) -> str:
 @click.option("--location", "location_name", default=None)
 def book(contact_email: str, start: str, calendar_slug: str | None, location_name: str | None) -> None:
     """Book an appointment (as the API would)."""
-    from automations.models import Calendar
+    from automations.store.models import Calendar
 
     settings = Settings.from_env()
     try:

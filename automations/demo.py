@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from automations import contacts, locations, recipes
-from automations.models import Calendar, CalendarMember, Location, User
+from automations.booking import contacts, locations
+from automations.documents import recipes
+from automations.store.models import Calendar, CalendarMember, Location, User
 
 DEMO_NAME = "Punctual Demo Clinic"
 DEMO_RECIPE = "appointment-confirmation-reminders"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from automations.db import DEFAULT_DATABASE_URL
+from automations.store.db import DEFAULT_DATABASE_URL
 
 
 def _float(name: str, default: float) -> float:

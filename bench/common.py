@@ -27,9 +27,11 @@ from sqlalchemy.orm import Session
 
 import actions  # noqa: F401  (complete the step registry)
 import triggers  # noqa: F401  (complete the trigger registry)
-from automations import contacts, migrate, workflows
-from automations.db import make_engine
-from automations.models import Calendar, CalendarMember, Location, User
+from automations.booking import contacts
+from automations.documents import workflows
+from automations.store import migrate
+from automations.store.db import make_engine
+from automations.store.models import Calendar, CalendarMember, Location, User
 
 PG_URL = os.environ.get(
     "PUNCTUAL_BENCH_POSTGRES_URL",

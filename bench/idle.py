@@ -41,10 +41,12 @@ from sqlalchemy import func, insert, select  # noqa: E402
 
 import actions  # noqa: E402, F401  (complete the registries first, as the CLI does)
 import triggers  # noqa: E402, F401
-from automations import appointments  # noqa: E402
+from automations.booking import appointments  # noqa: E402
 from automations.clock import SystemClock  # noqa: E402
-from automations.db import make_engine, make_session_factory  # noqa: E402
-from automations.models import (  # noqa: E402
+from automations.engine.runtime import Runtime  # noqa: E402
+from automations.settings import Settings  # noqa: E402
+from automations.store.db import make_engine, make_session_factory  # noqa: E402
+from automations.store.models import (  # noqa: E402
     Appointment,
     DomainEvent,
     Enrollment,
@@ -53,8 +55,6 @@ from automations.models import (  # noqa: E402
     Message,
     new_id,
 )
-from automations.runtime import Runtime  # noqa: E402
-from automations.settings import Settings  # noqa: E402
 from bench.common import (  # noqa: E402
     BenchWorld,
     make_bench_world,

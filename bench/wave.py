@@ -13,7 +13,7 @@ Usage (from the repository root)::
    which enrolls each appointment and runs it to its wait. Every appointment starts at T + 1 h, so
    every enrollment waits until the same instant T.
 3. Drain (measured on the real clock): ``--workers`` worker processes, each a ``Runtime`` with
-   ``SystemClock`` driven by the real APScheduler jobs (``automations.scheduler.background``), start
+   ``SystemClock`` driven by the real APScheduler jobs (``automations.engine.scheduler.background``), start
    before T and tick idle; from T they drain the wave. The providers (capture, or with
    ``--providers real`` the real SMTP and Twilio senders pointed at a local aiosmtpd sink and the
    Twilio fake, see ``bench/floor.py``) are wrapped to record the wall-clock instant each message is
@@ -53,12 +53,13 @@ from sqlalchemy import func, select  # noqa: E402
 
 import actions  # noqa: E402, F401  (complete the registries first, as the CLI does)
 import triggers  # noqa: E402, F401
-from automations import appointments, scheduler  # noqa: E402
+from automations.booking import appointments  # noqa: E402
 from automations.clock import FrozenClock, SystemClock  # noqa: E402
-from automations.db import make_engine, make_session_factory  # noqa: E402
-from automations.models import Enrollment, EnrollmentLog, Location, Message  # noqa: E402
-from automations.runtime import Providers, Runtime  # noqa: E402
+from automations.engine import scheduler  # noqa: E402
+from automations.engine.runtime import Providers, Runtime  # noqa: E402
 from automations.settings import Settings  # noqa: E402
+from automations.store.db import make_engine, make_session_factory  # noqa: E402
+from automations.store.models import Enrollment, EnrollmentLog, Location, Message  # noqa: E402
 from bench import floor  # noqa: E402
 from bench.common import (  # noqa: E402
     GcTimer,

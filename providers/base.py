@@ -96,7 +96,7 @@ class MeetingProvider(Protocol):
 
 # -- what a meeting provider may raise, beyond RetryableProviderError / PermanentProviderError --------
 #
-# ``automations.meeting_jobs`` maps each to a lifecycle decision; a provider translates its vendor's
+# ``automations.zoom.meeting_jobs`` maps each to a lifecycle decision; a provider translates its vendor's
 # errors into these (``providers/zoom_meetings.py``), so the job never sees anything vendor-specific.
 
 

@@ -62,7 +62,7 @@ def meeting_provider(settings: Settings, factory: sessionmaker[Session], clock=N
 
 
 def build(settings: Settings, factory: sessionmaker[Session], clock=None):
-    from automations.runtime import Providers
+    from automations.engine.runtime import Providers
 
     webhook, slack = http_senders()
     return Providers(email=email_sender(settings, clock), sms=sms_sender(settings, clock),

@@ -49,7 +49,7 @@ CONFIG_CODES = frozenset({20003, 21210, 21212, 21215, 21408, 21606, 21608})
 #: Asynchronous delivery errors (status callbacks, §2.3) worth one more try later.
 RETRYABLE_DELIVERY_CODES = frozenset({30001, 30003, 30008})
 
-# Twilio message status -> our MessageStatus (automations.states). Everything before a carrier receipt is
+# Twilio message status -> our MessageStatus (automations.store.states). Everything before a carrier receipt is
 # "sent": the provider has accepted it and we are waiting for callbacks.
 _MESSAGE_STATUS = {
     "accepted": "sent",

@@ -3,7 +3,7 @@
 Implements contract ``EXTERNAL_APIS.md`` §1: the authorization-code flow (client secret in a Basic header,
 optional PKCE S256), refresh with rotation, revoke, ``GET /users/me`` and meeting create/get/update/delete.
 It holds no state beyond configuration: tokens come in as arguments and go out as :class:`ZoomTokens`; the
-caller persists them (encrypted, see ``automations.secrets_box``) and serialises refreshes per credential,
+caller persists them (encrypted, see ``automations.store.secrets_box``) and serialises refreshes per credential,
 because a refresh rotates the refresh token and two concurrent refreshes invalidate each other.
 
 Every failure is one of the :class:`ZoomError` subclasses below (all ``automations.errors.ProviderError``);

@@ -1,6 +1,6 @@
 """The Zoom meeting provider: each host's own Zoom account, through :class:`providers.zoom_client.ZoomClient`.
 
-For every call it looks up the host's :class:`~automations.models.ZoomConnection`, decrypts the tokens and:
+For every call it looks up the host's :class:`~automations.store.models.ZoomConnection`, decrypts the tokens and:
 
 * refreshes the access token ahead of expiry (60 s, as Zoom's Rivet SDK does), or after a 401 (once). Zoom
   rotates the refresh token on every refresh, so one refresh at a time per credential: a thread lock inside
@@ -13,7 +13,7 @@ For every call it looks up the host's :class:`~automations.models.ZoomConnection
   UTC), :class:`MeetingRateLimited` (Retry-After), :class:`MeetingConnectionBroken` (``invalid_grant``: the
   user must reconnect), :class:`MeetingHostNotConnected` (no usable connection: permanent, the fallback
   applies), :class:`MeetingNotFound` (404 / 3001: recreate if still needed), and retryable / permanent
-  :class:`ProviderError` for the rest. ``automations.meeting_jobs`` decides what each means for the meeting.
+  :class:`ProviderError` for the rest. ``automations.zoom.meeting_jobs`` decides what each means for the meeting.
 
 Meetings Punctual did not create are never read or imported: only ids it stored are used.
 """
@@ -34,13 +34,13 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from automations import zoom_connections
 from automations.clock import Clock, SystemClock
-from automations.db import is_postgres
 from automations.errors import PermanentProviderError, RetryableProviderError
-from automations.models import ZoomConnection
-from automations.secrets_box import SecretDecryptionError, SecretsBox
 from automations.settings import Settings
+from automations.store.db import is_postgres
+from automations.store.models import ZoomConnection
+from automations.store.secrets_box import SecretDecryptionError, SecretsBox
+from automations.zoom import connections as zoom_connections
 from providers.base import (
     MeetingConnectionBroken,
     MeetingDailyLimit,

@@ -17,11 +17,11 @@ from sqlalchemy import text
 
 import actions  # noqa: F401  (registries complete)
 import triggers  # noqa: F401
-from automations import migrate
 from automations.clock import FrozenClock
-from automations.db import Base, make_engine, make_session_factory
-from automations.runtime import Providers, Runtime
+from automations.engine.runtime import Providers, Runtime
 from automations.settings import Settings
+from automations.store import migrate
+from automations.store.db import Base, make_engine, make_session_factory
 from tests.factories import World, make_world
 
 PG_URL = os.environ.get("PUNCTUAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from werkzeug.serving import make_server
 
-from automations.runtime import Runtime
+from automations.engine.runtime import Runtime
 from automations.settings import Settings
 from providers import factory as provider_factory
 from providers.twilio_signature import compute_signature

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from automations import appointments, contacts, locations, workflows
-from automations.models import Calendar, CalendarMember, EnrollmentLog, Location, Message, User
+from automations.booking import appointments, contacts, locations
+from automations.documents import workflows
+from automations.store.models import Calendar, CalendarMember, EnrollmentLog, Location, Message, User
 
 API_KEY = "pk_test_location_one"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from automations.models import Appointment, Contact, DomainEvent
+from automations.store.models import Appointment, Contact, DomainEvent
 from tests.factories import publish
 from tests.test_api_fixtures import (  # noqa: F401  (fixtures)
     api_fixture,

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from automations.models import Appointment, Contact, Notification, Workflow
+from automations.store.models import Appointment, Contact, Notification, Workflow
 from tests.factories import book, publish
 from tests.test_api_fixtures import (  # noqa: F401  (fixtures)
     api_fixture,

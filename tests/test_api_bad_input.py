@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from automations.db import Base
+from automations.store.db import Base
 from tests.test_api_fixtures import (  # noqa: F401  (fixtures)
     api_fixture,
     app_fixture,

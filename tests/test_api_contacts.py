@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from automations.models import Contact, DomainEvent
+from automations.store.models import Contact, DomainEvent
 from tests.test_api_fixtures import (  # noqa: F401  (fixtures)
     api_fixture,
     app_fixture,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from automations.models import Workflow
+from automations.store.models import Workflow
 from tests.test_api_fixtures import (  # noqa: F401  (fixtures)
     api_fixture,
     app_fixture,

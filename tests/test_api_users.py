@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
 
-from automations.models import CalendarMember, User
+from automations.store.models import CalendarMember, User
 from tests.factories import book
 from tests.test_api_fixtures import (  # noqa: F401  (fixtures)
     api_fixture,

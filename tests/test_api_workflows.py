@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from automations.models import Workflow, WorkflowVersion
+from automations.store.models import Workflow, WorkflowVersion
 from tests.test_api_fixtures import (  # noqa: F401  (fixtures)
     api_fixture,
     app_fixture,

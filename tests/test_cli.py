@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from automations.cli import main
-from automations.db import make_engine, make_session_factory
-from automations.models import Enrollment, Location, Message, Workflow
-from automations.runtime import Runtime
+from automations.engine.runtime import Runtime
+from automations.store.db import make_engine, make_session_factory
+from automations.store.models import Enrollment, Location, Message, Workflow
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from automations.models import Contact, Enrollment
-from automations.runtime import Runtime
+from automations.engine.runtime import Runtime
 from automations.settings import Settings
+from automations.store.models import Contact, Enrollment
 from providers import factory as provider_factory
 from providers.smtp import SmtpEmailSender
 from tests.delivery_fixtures import PUBLIC_URL, smtp_fixture, twilio_fixture, wire_fixture  # noqa: F401

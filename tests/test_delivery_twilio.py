@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from automations.models import Contact, Enrollment, Message, Notification
+from automations.store.models import Contact, Enrollment, Message, Notification
 from providers.base import OutgoingSms, SendResult
 from providers.twilio_signature import compute_signature
 from tests.delivery_fixtures import (  # noqa: F401
@@ -227,7 +227,7 @@ def _crash_once(w, factory, clock, world):
 
 
 def wire_runtime(w, factory, clock, providers):
-    from automations.runtime import Runtime
+    from automations.engine.runtime import Runtime
 
     return Runtime(factory, clock=clock, settings=w.settings, providers=providers, owner="crashing-worker")
 

@@ -24,11 +24,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select, text
 
-from automations import contacts
+from automations.booking import contacts
 from automations.clock import FrozenClock
-from automations.db import Base, make_engine, make_session_factory
-from automations.delivery import Delivery, Senders
-from automations.models import (
+from automations.engine.runtime import Providers, Runtime
+from automations.outbox.delivery import Delivery, Senders
+from automations.settings import Settings
+from automations.store.db import Base, make_engine, make_session_factory
+from automations.store.models import (
     Appointment,
     DomainEvent,
     Enrollment,
@@ -38,8 +40,6 @@ from automations.models import (
     WorkflowVersion,
     new_id,
 )
-from automations.runtime import Providers, Runtime
-from automations.settings import Settings
 from providers.base import OutgoingEmail, OutgoingSms, SendResult
 from providers.capture import CaptureEmail, CaptureSms
 from tests.factories import World, book, doc, make_world, publish

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from automations import appointments
-from automations.models import Appointment, Enrollment, Message
+from automations.booking import appointments
+from automations.store.models import Appointment, Enrollment, Message
 from tests.factories import book, doc, log_lines, messages, publish
 
 REMINDERS = (

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from automations import appointments
-from automations.models import Appointment, Meeting, Notification
+from automations.booking import appointments
+from automations.store.models import Appointment, Meeting, Notification
 from providers.sandbox_meetings import SANDBOX_URL
 from tests.factories import book, doc, messages, publish
 

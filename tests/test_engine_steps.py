@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from automations import contacts
-from automations.models import Appointment, Contact, Enrollment, Location, Notification
+from automations.booking import contacts
+from automations.store.models import Appointment, Contact, Enrollment, Location, Notification
 from tests.factories import book, doc, log_lines, messages, publish
 
 EMAIL = {"id": "email", "type": "send_email", "subject": "S", "body": "B {{contact.first_name}}"}

@@ -8,9 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from automations import appointments, contacts, events, workflows
-from automations.models import Appointment, Contact, DomainEvent, Enrollment, Location, Workflow
-from automations.states import ModifiedBy
+from automations.booking import appointments, contacts
+from automations.documents import workflows
+from automations.engine import events
+from automations.store.models import Appointment, Contact, DomainEvent, Enrollment, Location, Workflow
+from automations.store.states import ModifiedBy
 from tests.factories import book, doc, messages, publish
 
 SMS = {"id": "s", "type": "send_sms", "body": "hi {{contact.first_name}}"}

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from automations.inbound import classify
-from automations.models import Contact, DomainEvent, Enrollment, InboundMessage
+from automations.outbox.inbound import classify
+from automations.store.models import Contact, DomainEvent, Enrollment, InboundMessage
 from tests.delivery_fixtures import FROM_NUMBER, twilio_fixture, wire_fixture  # noqa: F401
 from tests.factories import book, doc, log_lines, messages, publish
 
@@ -186,8 +186,8 @@ def test_stop_on_response_exits_the_enrollment(factory, clock, world, wire, twil
 
 
 def test_wait_reply_validation():
+    from automations.documents.workflow_schema import load_document
     from automations.errors import ValidationError
-    from automations.workflow_schema import load_document
 
     with pytest.raises(ValidationError) as info:
         load_document(doc({"id": "w", "type": "wait_reply", "channel": "fax", "on_reply": "nowhere"}))

@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from automations import merge_fields as mf
-from automations.merge_fields import KnownPaths, paths, render, unknown_paths, uses_path, validate
-from automations.models import Appointment, Calendar, Contact, Location, User
-from automations.render_context import build_condition_facts, build_context, pick_timezone
+from automations.rendering import merge_fields as mf
+from automations.rendering.merge_fields import KnownPaths, paths, render, unknown_paths, uses_path, validate
+from automations.rendering.render_context import build_condition_facts, build_context, pick_timezone
+from automations.store.models import Appointment, Calendar, Contact, Location, User
 
 NOW = datetime(2026, 1, 2, 17, 4, tzinfo=UTC)  # Friday, noon-ish in New York
 
@@ -522,7 +522,7 @@ def test_condition_facts_are_raw():
 
 
 def test_rendering_reuses_compiled_fields():
-    from automations import merge_fields
+    from automations.rendering import merge_fields
 
     text = "Hi {{contact.first_name | default('there')}} on {{appointment.start_time}} <<appointment.meeting_location>>"
     ctx = context_for()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from automations.db import Base
+from automations.store.db import Base
 
 
 def test_migrated_schema_matches_models(engine):

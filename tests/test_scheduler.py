@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from automations import scheduler
+from automations.engine import scheduler
 from tests.factories import book, doc, messages, publish
 
 

@@ -7,9 +7,14 @@ import base64
 import pytest
 from cryptography.fernet import Fernet
 
-import automations.secrets_box as secrets_box
+import automations.store.secrets_box as secrets_box
 from automations.errors import PunctualError
-from automations.secrets_box import SecretDecryptionError, SecretKeyMissing, SecretsBox, derive_fernet_key
+from automations.store.secrets_box import (
+    SecretDecryptionError,
+    SecretKeyMissing,
+    SecretsBox,
+    derive_fernet_key,
+)
 
 TOKEN = "eyJzdiI6IjAwMDAwMSIsImFsZyI6IkhTNTEyIn0.refresh-token-ü"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from automations.models import Enrollment
+from automations.store.models import Enrollment
 from tests.factories import book, doc, log_lines, messages, publish
 
 

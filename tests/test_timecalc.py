@@ -1,4 +1,4 @@
-"""Tests for automations.timecalc: delays, advance windows, appointment offsets, DST edges.
+"""Tests for automations.rendering.timecalc: delays, advance windows, appointment offsets, DST edges.
 
 Every expected instant is written out literally in UTC, with the local wall time in a comment, so the
 tests never recompute an answer with the code under test. 2026 DST changes used below:
@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from automations import timecalc
 from automations.errors import ValidationError
-from automations.timecalc import (
+from automations.rendering import timecalc
+from automations.rendering.timecalc import (
     AdvanceWindow,
     AppointmentOffset,
     appointment_wait_target,

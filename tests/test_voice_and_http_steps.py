@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from automations.models import Appointment, Contact, Enrollment, Notification, User
-from automations.runtime import Providers, Runtime
+from automations.engine.runtime import Providers, Runtime
 from automations.settings import Settings
+from automations.store.models import Appointment, Contact, Enrollment, Notification, User
 from tests.delivery_fixtures import FROM_NUMBER, PUBLIC_URL, twilio_fixture, wire_fixture  # noqa: F401
 from tests.factories import book, doc, log_lines, messages, publish
 from tests.fakes.slack_server import FakeSlack, WebhookReceiver
@@ -222,8 +222,8 @@ def test_a_dead_slack_webhook_fails_at_once(factory, clock, world, runtime):
 
 
 def test_step_documents_are_validated():
+    from automations.documents.workflow_schema import load_document
     from automations.errors import ValidationError
-    from automations.workflow_schema import load_document
 
     bad = [
         ({"id": "a", "type": "webhook", "url": "ftp://x"}, "steps[0].url"),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from automations import merge_fields
+from automations.documents.workflow_schema import check_publishable, load_document
 from automations.errors import ValidationError
-from automations.workflow_schema import check_publishable, load_document
+from automations.rendering import merge_fields
 from tests.factories import doc
 
 

@@ -1,4 +1,4 @@
-"""``automations.zoom_connections`` rules that need no Zoom: who may choose Zoom for whom, location
+"""``automations.zoom.connections`` rules that need no Zoom: who may choose Zoom for whom, location
 normalisation, the once-a-day budget note, budget reset at midnight, and marking a connection broken."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from automations import zoom_connections as zc
 from automations.errors import Conflict, Forbidden, ValidationError
-from automations.models import Notification, User, ZoomConnection
+from automations.store.models import Notification, User, ZoomConnection
+from automations.zoom import connections as zc
 
 
 def _connect(session, user_id: str, location_id: str, now, *, status: str = "active") -> ZoomConnection:

@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from sqlalchemy import select
 
-from automations import appointments
-from automations.models import Appointment, Meeting, Notification, OAuthState, ZoomConnection
-from automations.secrets_box import SecretsBox
+from automations.booking import appointments
+from automations.store.models import Appointment, Meeting, Notification, OAuthState, ZoomConnection
+from automations.store.secrets_box import SecretsBox
 from providers.zoom_client import code_challenge_s256
 from tests.factories import book
 from tests.zoom_fixtures import (  # noqa: F401  (fixtures)

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from automations import scheduler
-from automations.models import Appointment, Meeting, Notification, ZoomConnection
-from automations.secrets_box import SecretsBox
+from automations.engine import scheduler
+from automations.store.models import Appointment, Meeting, Notification, ZoomConnection
+from automations.store.secrets_box import SecretsBox
 from providers.base import (
     MeetingConnectionBroken,
     MeetingDailyLimit,

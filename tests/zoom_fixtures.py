@@ -18,10 +18,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from automations import appointments
-from automations.models import Message, ZoomConnection
-from automations.runtime import Providers, Runtime
+from automations.booking import appointments
+from automations.engine.runtime import Providers, Runtime
 from automations.settings import Settings
+from automations.store.models import Message, ZoomConnection
 from providers import factory as provider_factory
 from providers.zoom_meetings import ZoomMeetings
 from tests.factories import World, doc, publish

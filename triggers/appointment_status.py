@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from automations.states import AppointmentStatus, EventKind, ModifiedBy
+from automations.store.states import AppointmentStatus, EventKind, ModifiedBy
 from triggers.base import FilterSchema, TriggerFacts, TriggerType, register
 
 

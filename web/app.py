@@ -16,8 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.clock import Clock, SystemClock
-from automations.db import make_engine, make_session_factory
 from automations.settings import Settings
+from automations.store.db import make_engine, make_session_factory
 from web import errors
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB: far above any workflow document, far below a memory problem

@@ -8,9 +8,9 @@ from __future__ import annotations
 from flask import g, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from automations.db import transaction
+from automations.booking.locations import location_for_key
 from automations.errors import Unauthorized
-from automations.locations import location_for_key
+from automations.store.db import transaction
 
 #: Longer than any key we issue; anything bigger is not worth hashing.
 MAX_KEY_LENGTH = 512

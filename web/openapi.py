@@ -12,7 +12,7 @@ from flask import Flask
 from marshmallow import RAISE, Schema, fields, missing, validate
 
 from actions import STEP_TYPES
-from automations.workflow_schema import DocumentSchema
+from automations.documents.workflow_schema import DocumentSchema
 from triggers import TRIGGER_TYPES
 from web.api import PREFIX
 from web.api.common import Cursor, Scalar, StrictBoolean, Timestamp

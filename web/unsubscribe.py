@@ -11,11 +11,12 @@ from html import escape
 
 from flask import Blueprint, Response, current_app, request
 
-from automations import domain_events, unsubscribe
-from automations.db import transaction
+from automations.booking import domain_events
 from automations.errors import NotFound
-from automations.models import Contact, Location
-from automations.states import EventKind
+from automations.outbox import unsubscribe
+from automations.store.db import transaction
+from automations.store.models import Contact, Location
+from automations.store.states import EventKind
 
 bp = Blueprint("unsubscribe", __name__)
 MAX_BODY = 4096

@@ -1,7 +1,7 @@
 """``/api/v1/appointments``: book (with an existing or an inline new contact), get, list, patch
 (status, time, details — all in one transaction), and cancel.
 
-Every change goes through ``automations.appointments`` with ``modified_by="api"``, which writes the
+Every change goes through ``automations.booking.appointments`` with ``modified_by="api"``, which writes the
 domain event in the same transaction; the worker reacts to it (enroll, exit, restart).
 """
 
@@ -13,9 +13,9 @@ from marshmallow import ValidationError as MarshmallowError
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy.orm import Session
 
-from automations import appointments
-from automations.models import Appointment
-from automations.states import AppointmentStatus, ModifiedBy
+from automations.booking import appointments
+from automations.store.models import Appointment
+from automations.store.states import AppointmentStatus, ModifiedBy
 from web.api import serialize
 from web.api.common import (
     BodySchema,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from automations.models import Calendar
+from automations.store.models import Calendar
 from web.api import serialize
 from web.api.common import PageQuery, doc, owned, page, paginate, query_args, scoped, tx
 

@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import UnsupportedMediaType
 
 from automations.clock import ensure_utc
-from automations.db import transaction
+from automations.documents.workflow_schema import flatten
 from automations.errors import BadRequest, NotFound, ValidationError
-from automations.models import Location
-from automations.workflow_schema import flatten
+from automations.store.db import transaction
+from automations.store.models import Location
 from web.auth import current_location_id
 
 if TYPE_CHECKING:

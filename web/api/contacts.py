@@ -9,9 +9,9 @@ from marshmallow import ValidationError as MarshmallowError
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy.orm import Session
 
-from automations import contacts
+from automations.booking import contacts
 from automations.errors import ValidationError
-from automations.models import Contact
+from automations.store.models import Contact
 from web.api import serialize
 from web.api.common import (
     BodySchema,
@@ -40,7 +40,7 @@ class ContactPatch(BodySchema):
     first_name = fields.String(validate=validate.Length(max=100))
     last_name = fields.String(validate=validate.Length(max=100))
     email = fields.Email(allow_none=True, validate=validate.Length(max=320))
-    # Normalized to E.164 by automations.contacts (US numbers may omit +1).
+    # Normalized to E.164 by automations.booking.contacts (US numbers may omit +1).
     phone = fields.String(allow_none=True, validate=validate.Length(max=40))
     timezone = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=100))

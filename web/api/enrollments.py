@@ -7,8 +7,8 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
 
-from automations.models import Enrollment
-from automations.states import EnrollmentState
+from automations.store.models import Enrollment
+from automations.store.states import EnrollmentState
 from web.api import serialize
 from web.api.common import Id, PageQuery, doc, owned, page, paginate, query_args, scoped, tx
 

@@ -7,8 +7,8 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
 
-from automations.models import Message
-from automations.states import MessageStatus
+from automations.store.models import Message
+from automations.store.states import MessageStatus
 from web.api import serialize
 from web.api.common import Id, PageQuery, doc, owned, page, paginate, query_args, scoped, tx
 

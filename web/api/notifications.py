@@ -6,7 +6,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from marshmallow import fields
 
-from automations.models import Notification
+from automations.store.models import Notification
 from web.api import serialize
 from web.api.common import (
     BodySchema,

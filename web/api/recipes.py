@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from automations import recipes
+from automations.documents import recipes
 from web.api import serialize
 from web.api.common import BodySchema, StrictBoolean, doc, json_body, location, now, tx
 

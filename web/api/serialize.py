@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from automations import meetings
-from automations.models import (
+from automations.booking import meetings
+from automations.documents.recipes import Recipe
+from automations.store.models import (
     Appointment,
     Calendar,
     Contact,
@@ -28,7 +29,6 @@ from automations.models import (
     Workflow,
     WorkflowVersion,
 )
-from automations.recipes import Recipe
 
 
 def ts(value: datetime | None) -> str | None:

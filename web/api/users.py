@@ -13,8 +13,8 @@ from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
 from sqlalchemy import select
 
-from automations import zoom_connections
-from automations.models import Calendar, User, ZoomConnection
+from automations.store.models import Calendar, User, ZoomConnection
+from automations.zoom import connections as zoom_connections
 from web.api import serialize
 from web.api.common import (
     BodySchema,

@@ -2,7 +2,7 @@
 and delete drafts that were never published.
 
 The request body of create, replace and import *is* the workflow document; the engine validates it
-(``automations.workflow_schema``) and reports every problem by JSON path (``steps[0].subject``).
+(``automations.documents.workflow_schema``) and reports every problem by JSON path (``steps[0].subject``).
 Nothing is saved when there is one.
 """
 
@@ -15,10 +15,10 @@ from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
 from werkzeug.utils import secure_filename
 
-from automations import workflows
-from automations.models import Workflow
-from automations.states import WorkflowStatus
-from automations.workflow_schema import DocumentSchema
+from automations.documents import workflows
+from automations.documents.workflow_schema import DocumentSchema
+from automations.store.models import Workflow
+from automations.store.states import WorkflowStatus
 from web.api import serialize
 from web.api.common import (
     BodySchema,

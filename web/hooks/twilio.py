@@ -1,8 +1,8 @@
 """``/hooks/twilio/*``: what Twilio tells us (contract ``EXTERNAL_APIS.md`` §2.5–§2.7, §3.3–§3.4).
 
 - ``POST /hooks/twilio/status``: delivery receipts for texts (``MessageStatus``) and call progress
-  (``CallStatus``), applied by ``automations.receipts`` (idempotent, never backwards);
-- ``POST|GET /hooks/twilio/inbound``: incoming texts, recorded by ``automations.inbound`` (replies,
+  (``CallStatus``), applied by ``automations.outbox.receipts`` (idempotent, never backwards);
+- ``POST|GET /hooks/twilio/inbound``: incoming texts, recorded by ``automations.outbox.inbound`` (replies,
   STOP/START/HELP); answered with empty TwiML (Twilio itself answers the keywords);
 - ``POST /hooks/twilio/voicemail?m=<id>``: the TwiML a voicemail drop plays once answering-machine
   detection has decided (``AnsweredBy``).
@@ -21,11 +21,11 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from automations import inbound, receipts
-from automations.db import transaction
-from automations.delivery import write_logs
 from automations.errors import BadRequest, Forbidden
-from automations.models import Message
+from automations.outbox import inbound, receipts
+from automations.outbox.delivery import write_logs
+from automations.store.db import transaction
+from automations.store.models import Message
 from providers.twilio_signature import TwilioSignatureVerifier
 from providers.twilio_voice import voicemail_twiml
 

@@ -13,7 +13,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from automations.zoom_connections import ZoomConnections
+from automations.zoom.connections import ZoomConnections
 from providers.zoom_meetings import make_box, make_client
 from providers.zoom_webhooks import (
     APP_DEAUTHORIZED,

@@ -1,7 +1,7 @@
 """``/integrations/zoom/callback``: where Zoom sends the user's browser after they approve (or decline)
 Punctual. The answer is a short HTML page saying what happened and, when it did not work, what to do.
 
-:func:`zoom_service` is the app's one :class:`~automations.zoom_connections.ZoomConnections` (also used by
+:func:`zoom_service` is the app's one :class:`~automations.zoom.connections.ZoomConnections` (also used by
 the users API to start and end connections).
 """
 
@@ -11,7 +11,7 @@ from html import escape
 
 from flask import Blueprint, Response, current_app, request
 
-from automations.zoom_connections import (
+from automations.zoom.connections import (
     ZoomAccountInUse,
     ZoomAuthorizationFailed,
     ZoomConnections,

@@ -1,0 +1,97 @@
+"""The step interpreter: ``advance`` moves one enrollment step by step until a step waits or the
+workflow ends, and records every outcome. It is the only place enrollment state changes while a
+workflow runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from actions import STEP_TYPES
+from automations.errors import PunctualError
+from automations.runs import enrollments
+from automations.runs.outcomes import Outcome
+from automations.runs.step_context import StepContext
+from automations.runs.workflow_doc import WorkflowDoc, doc_for_version
+from automations.store.models import Appointment, Contact, Enrollment, Location, WorkflowVersion
+from automations.store.states import EnrollmentState
+
+log = logging.getLogger(__name__)
+
+#: Steps one advance may run without waiting; beyond it the run is stopped as a loop.
+MAX_STEPS_PER_ADVANCE = 100
+
+#: Why an advance happens: ``run`` (arrived at a step), ``due`` (a wait's time came), ``event``.
+CAUSES = ("run", "due", "event")
+
+
+def advance(session: Session, enrollment: Enrollment, now: datetime, cause: str = "run") -> None:
+    """Run the enrollment from its current step. ``cause`` says whether the current step is being
+    arrived at (``run``) or a wait on it is being woken (``due``/``event``)."""
+    version = session.get(WorkflowVersion, enrollment.version_id)
+    doc = doc_for_version(version)
+    location = session.get(Location, enrollment.location_id)
+    contact = session.get(Contact, enrollment.contact_id)
+    appointment = session.get(Appointment, enrollment.appointment_id) if enrollment.appointment_id else None
+    resuming = cause in ("due", "event") and enrollment.state == EnrollmentState.WAITING
+
+    for _ in range(MAX_STEPS_PER_ADVANCE):
+        step = doc.step(enrollment.step_id)
+        if step is None:
+            enrollments.finish(session, enrollment, state=EnrollmentState.COMPLETED, reason="workflow finished",
+                               now=now, cancel_pending=False)
+            return
+        ctx = StepContext(session, now, enrollment, doc, step, location, contact, appointment)
+        outcome = _run_step(ctx, resuming, cause)
+        resuming = False
+        enrollments.log(session, enrollment, outcome=outcome.log, reason=outcome.reason, now=now, step=step,
+                        detail=outcome.detail)
+        enrollment.step_seq += 1
+        enrollment.updated_at = now
+        if _apply(session, enrollment, doc, step, outcome, now):
+            return
+    enrollments.finish(session, enrollment, state=EnrollmentState.FAILED, now=now, cancel_pending=False,
+                       reason=f"failed: more than {MAX_STEPS_PER_ADVANCE} steps without a wait (a goto loop?)")
+
+
+def _run_step(ctx: StepContext, resuming: bool, cause: str) -> Outcome:
+    stype = STEP_TYPES.get(ctx.step["type"])
+    if stype.is_wait and not resuming:
+        ctx.enrollment.skip_outbound = False  # reaching a wait ends skip_outbound
+    if stype.outbound and ctx.enrollment.skip_outbound:
+        return Outcome.next("skipped", "skipped: past-time policy (outbound actions skipped until the next wait)")
+    try:
+        return stype.resume(ctx, cause) if resuming else stype.run(ctx)
+    except PunctualError as exc:
+        # A step that cannot do its job is logged and passed over; the run goes on.
+        log.warning("step %s of enrollment %s failed: %s", ctx.step["id"], ctx.enrollment.id, exc)
+        return Outcome.next("failed", f"failed: {exc.message or exc}")
+
+
+def _apply(session: Session, enrollment: Enrollment, doc: WorkflowDoc, step: dict, outcome: Outcome,
+           now: datetime) -> bool:
+    """Move the enrollment per the outcome. True when the advance stops here."""
+    if outcome.skip_outbound:
+        enrollment.skip_outbound = True
+    if outcome.kind == "wait":
+        enrollment.state = EnrollmentState.WAITING
+        enrollment.wake_at = outcome.until
+        enrollment.wait_kind = outcome.wait_kind
+        return True
+    enrollment.wait_kind = None
+    if outcome.kind == "exit":
+        enrollments.finish(session, enrollment, state=EnrollmentState.EXITED, reason=outcome.reason, now=now,
+                           cancel_pending=False)
+        return True
+    if outcome.kind == "end":
+        enrollment.step_id = None
+    elif outcome.kind == "goto":
+        enrollment.step_id = outcome.target
+    else:
+        enrollment.step_id = doc.next_after(step)
+    enrollment.state = EnrollmentState.ACTIVE
+    enrollment.wake_at = now
+    return False

@@ -1,0 +1,152 @@
+"""Starting and ending enrollments, and the log every step outcome goes to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from automations.store.models import (
+    Appointment,
+    Enrollment,
+    EnrollmentLog,
+    Message,
+    Workflow,
+    WorkflowVersion,
+    new_id,
+)
+from automations.store.states import LIVE_ENROLLMENT_STATES, EnrollmentState, MessageStatus
+
+#: Exit reasons that do not count as "has been through this workflow" for re-entry purposes.
+RESTARTABLE_EXITS = ("appointment cancelled", "appointment rescheduled")
+
+
+LOG_SINK = "enrollment_log_sink"
+
+
+def log(session: Session, enrollment: Enrollment, *, outcome: str, reason: str, now: datetime,
+        step: dict | None = None, detail: dict | None = None) -> None:
+    row = {
+        "enrollment_id": enrollment.id,
+        "step_seq": enrollment.step_seq,
+        "step_id": step["id"] if step else None,
+        "step_type": step["type"] if step else None,
+        "outcome": outcome,
+        "reason": reason,
+        "detail": detail or {},
+        "at": now,
+    }
+    sink = session.info.get(LOG_SINK)
+    if sink is not None:
+        sink.append({"id": new_id(), **row})  # written in one executemany by flush_log_sink
+    else:
+        session.add(EnrollmentLog(**row))
+
+
+@contextmanager
+def batched_logs(session: Session) -> Iterator[None]:
+    """Collect log rows written inside the block and insert them in one statement at its end (the
+    runtime's batches write thousands). Use it inside the savepoint the work runs in, so a rollback
+    drops the rows with the work."""
+    session.info[LOG_SINK] = []
+    try:
+        yield
+        rows = session.info[LOG_SINK]
+        if rows:
+            session.execute(insert(EnrollmentLog.__table__), rows)
+    finally:
+        session.info.pop(LOG_SINK, None)
+
+
+def may_enroll(session: Session, workflow: Workflow, appointment_id: str, settings: dict, event_id: str) -> str | None:
+    """Why this appointment may not enter the workflow now, or None if it may."""
+    rows = session.execute(
+        select(Enrollment.state, Enrollment.exit_reason, Enrollment.event_id).where(
+            Enrollment.workflow_id == workflow.id, Enrollment.appointment_id == appointment_id
+        )
+    ).all()
+    if any(row.event_id == event_id for row in rows):
+        return "this event already enrolled it"
+    if any(row.state in LIVE_ENROLLMENT_STATES for row in rows):
+        return "already in this workflow for this appointment"
+    if not settings.get("allow_reentry"):
+        for reason in (row.exit_reason for row in rows):
+            if not (reason or "").startswith(RESTARTABLE_EXITS):
+                return "already went through this workflow for this appointment (re-entry is off)"
+    return None
+
+
+def start(session: Session, *, workflow: Workflow, version: WorkflowVersion, appointment: Appointment,
+          event_id: str, trigger_status: str | None, rescheduled: bool, now: datetime, first_step: str | None,
+          reason: str) -> Enrollment:
+    enrollment = Enrollment(
+        location_id=workflow.location_id,
+        workflow_id=workflow.id,
+        version_id=version.id,
+        appointment_id=appointment.id,
+        contact_id=appointment.contact_id,
+        event_id=event_id,
+        trigger_status=trigger_status,
+        state=EnrollmentState.ACTIVE,
+        live=True,
+        step_id=first_step,
+        step_seq=0,
+        wake_at=now,
+        rescheduled=rescheduled,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(enrollment)
+    session.flush()
+    log(session, enrollment, outcome="enrolled", reason=reason, now=now, detail={"version": version.number})
+    return enrollment
+
+
+def finish(session: Session, enrollment: Enrollment, *, state: EnrollmentState, reason: str, now: datetime,
+           cancel_pending: bool) -> None:
+    """End an enrollment. Exits also withdraw its messages still in the outbox: nothing goes out
+    after a cancel."""
+    enrollment.state = state
+    enrollment.live = None
+    enrollment.wake_at = None
+    enrollment.wait_kind = None
+    enrollment.exit_reason = reason
+    enrollment.finished_at = now
+    enrollment.updated_at = now
+    if cancel_pending:
+        cancelled = session.execute(
+            update(Message)
+            .where(Message.enrollment_id == enrollment.id, Message.status == MessageStatus.PENDING)
+            .values(status=MessageStatus.CANCELLED, status_reason=f"withdrawn: {reason}")
+        ).rowcount
+        if cancelled:
+            reason = f"{reason}; {cancelled} pending message(s) withdrawn"
+    log(session, enrollment, outcome=state.value, reason=reason, now=now)
+
+
+def live_for_appointment(session: Session, appointment_id: str) -> list[Enrollment]:
+    return list(
+        session.scalars(
+            select(Enrollment)
+            .where(Enrollment.appointment_id == appointment_id, Enrollment.live.is_(True))
+            .order_by(Enrollment.created_at, Enrollment.id)
+        )
+    )
+
+
+def exit_contact_from_workflow(session: Session, *, workflow_id: str, contact_id: str, location_id: str,
+                               reason: str, now: datetime) -> int:
+    rows = session.scalars(
+        select(Enrollment).where(
+            Enrollment.workflow_id == workflow_id,
+            Enrollment.contact_id == contact_id,
+            Enrollment.location_id == location_id,
+            Enrollment.live.is_(True),
+        )
+    ).all()
+    for enrollment in rows:
+        finish(session, enrollment, state=EnrollmentState.EXITED, reason=reason, now=now, cancel_pending=True)
+    return len(rows)
