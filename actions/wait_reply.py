@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from actions.base import END, StepSchema, StepType, register
 from actions.wait_condition import SECONDS, TimeoutSchema, branch
+from automations.outbox import inbound
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
 from automations.store.models import EnrollmentLog, Message
@@ -77,10 +78,6 @@ class WaitReply(StepType):
         return {k: step[k] for k in ("on_reply", "on_timeout") if step.get(k) and step[k] != END}
 
     def _replied(self, ctx: StepContext, channel: str, since: datetime) -> Outcome | None:
-        from automations.outbox import (
-            inbound,  # inbound reaches the interpreter, which imports every step type
-        )
-
         reply = inbound.reply_since(ctx.session, ctx.contact.id, channel, since)
         if reply is None:
             return None

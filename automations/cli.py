@@ -17,15 +17,26 @@ from automations.booking import appointments
 from automations.clock import SystemClock, ensure_utc
 from automations.demo import DEMO_NAME, create_demo
 from automations.documents import recipes
-from automations.engine.runtime import Runtime
-from automations.errors import PunctualError
+from automations.errors import ConfigurationError, PunctualError
 from automations.settings import Settings
 from automations.store import migrate
 from automations.store.db import make_engine, make_session_factory
 from automations.store.models import Contact, Enrollment, EnrollmentLog, Location, Message
+from automations.wiring import build_runtime
+
+
+def _settings() -> Settings:
+    """The settings, or a clear refusal naming the bad variable (no traceback)."""
+    try:
+        return Settings.from_env()
+    except ConfigurationError as exc:
+        raise click.ClickException(f"cannot start: {exc.message}") from exc
 
 
 def _factory(settings: Settings):
+    """Sessions on the configured database, once it has a schema; else say how to make one."""
+    if migrate.current_revision(settings.database_url, make_engine) is None:
+        raise click.ClickException(f"no schema yet in {settings.database_url}: run `automations db upgrade`")
     return make_session_factory(make_engine(settings.database_url))
 
 
@@ -57,7 +68,7 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Create or migrate the schema (DATABASE_URL)."""
-    settings = Settings.from_env()
+    settings = _settings()
     migrate.upgrade(make_engine(settings.database_url), revision)
     click.echo(f"database at {revision}: {settings.database_url}")
 
@@ -65,7 +76,7 @@ def db_upgrade(revision: str) -> None:
 @main.command()
 def demo() -> None:
     """Create the demo location, users, calendar, contacts and published recipe (idempotent)."""
-    settings = Settings.from_env()
+    settings = _settings()
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
     factory = make_session_factory(engine)
@@ -80,7 +91,7 @@ def demo() -> None:
 def _run_worker(settings: Settings, block: bool):
     from automations.engine import scheduler
 
-    runtime = Runtime(_factory(settings), settings=settings)
+    runtime = build_runtime(settings, _factory(settings))
     sched = scheduler.blocking(runtime) if block else scheduler.background(runtime)
     return runtime, sched
 
@@ -88,7 +99,7 @@ def _run_worker(settings: Settings, block: bool):
 @main.command()
 def worker() -> None:
     """Run the worker: due waits, outbox delivery, meetings, daily resets. Kill it any time."""
-    settings = Settings.from_env()
+    settings = _settings()
     _, sched = _run_worker(settings, block=True)
     signal.signal(signal.SIGTERM, lambda *_: sched.shutdown(wait=False))
     click.echo(f"worker running (tick {settings.tick_seconds}s) on {settings.database_url}")
@@ -103,7 +114,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     """Serve the web app and API, with an embedded worker."""
     from web.app import create_app
 
-    settings = Settings.from_env()
+    settings = _settings()
     migrate.upgrade(make_engine(settings.database_url))
     runtime, sched = _run_worker(settings, block=False)
     app = create_app(factory=runtime.factory, runtime=runtime, settings=settings, clock=runtime.clock)
@@ -129,7 +140,7 @@ def recipes_list() -> None:
 @click.option("--location", "location_name", default=None, help="Location name (default: the first).")
 @click.option("--publish", is_flag=True, help="Publish it right away.")
 def recipes_import(slug: str, location_name: str | None, publish: bool) -> None:
-    settings = Settings.from_env()
+    settings = _settings()
     with _factory(settings)() as session, session.begin():
         try:
             wf = recipes.import_recipe(session, _location(session, location_name), slug, now=SystemClock().now(),
@@ -153,7 +164,7 @@ def book(contact_email: str, start: str, calendar_slug: str | None, location_nam
     """Book an appointment (as the API would)."""
     from automations.store.models import Calendar
 
-    settings = Settings.from_env()
+    settings = _settings()
     try:
         start_at = datetime.fromisoformat(start)
     except ValueError as exc:
@@ -182,7 +193,7 @@ def book(contact_email: str, start: str, calendar_slug: str | None, location_nam
 @click.option("--json", "as_json", is_flag=True)
 def outbox(limit: int, as_json: bool) -> None:
     """Show the newest messages in the outbox (captured when no provider is configured)."""
-    settings = Settings.from_env()
+    settings = _settings()
     with _factory(settings)() as session:
         rows = session.scalars(select(Message).order_by(Message.created_at.desc()).limit(limit)).all()
         for m in rows:
@@ -202,7 +213,7 @@ def outbox(limit: int, as_json: bool) -> None:
 @click.option("--limit", default=10, show_default=True)
 def enrollments(limit: int) -> None:
     """Show the newest enrollments with their logs."""
-    settings = Settings.from_env()
+    settings = _settings()
     with _factory(settings)() as session:
         for e in session.scalars(select(Enrollment).order_by(Enrollment.created_at.desc()).limit(limit)):
             wake = f" until {e.wake_at.isoformat()}" if e.state == "waiting" and e.wake_at else ""

@@ -1,11 +1,27 @@
 """Every error Punctual raises on purpose, in one place.
 
 Vendor exceptions (httpx, twilio, SQLAlchemy) are translated into these at the boundary with
-``raise ... from``, so callers only ever catch our types. Each carries the HTTP status the web layer
+``raise ... from``, so callers only ever catch our types.
+
+Provider failures form one tree::
+
+    ProviderError (retryable?, provider_code, retry_after)
+    ├── RetryableProviderError        timeouts, 5xx, 429: delivery tries again (RetryPolicy)
+    ├── PermanentProviderError        4xx, invalid number, opted out: fail now
+    ├── MeetingDeferred               not now, at retry_at
+    │   ├── MeetingRateLimited        a 429 with its Retry-After
+    │   └── MeetingDailyLimit         the host's daily budget is spent (Zoom: 100/user/UTC day)
+    ├── MeetingHostNotConnected       no usable connection: the fallback policy applies
+    │   └── MeetingConnectionBroken   the credential was refused for good: the host must reconnect
+    ├── MeetingNotFound               gone at the provider: recreate if still needed
+    └── ZoomError (providers.zoom_client)  Zoom's own answers, translated into the meeting errors above by
+                                      ``automations.zoom.provider`` before the meeting job sees them Each carries the HTTP status the web layer
 answers with, and validation errors carry field paths (``steps[2].delay.amount``) with reasons.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class PunctualError(Exception):
@@ -116,3 +132,67 @@ class StepLimitExceeded(PunctualError):
     """An enrollment ran too many steps without waiting: almost surely a goto loop."""
 
     code = "step_limit"
+
+
+class MeetingDeferred(ProviderError):
+    """Not now: try again at ``retry_at`` (aware UTC). Not a failure: the job's attempts are not spent."""
+
+    code = "meeting_deferred"
+
+    def __init__(self, message: str, *, retry_at: datetime, retry_after: float | None = None, **kw) -> None:
+        super().__init__(message, retryable=True, retry_after=retry_after, **kw)
+        self.retry_at = retry_at
+
+
+class MeetingRateLimited(MeetingDeferred):
+    """The provider said 429: wait until ``retry_at`` (its Retry-After)."""
+
+    code = "meeting_rate_limited"
+
+
+class MeetingDailyLimit(MeetingDeferred):
+    """The host's daily request budget is spent (Zoom: 100 per user per UTC day): defer to ``retry_at``
+    (the next 00:00 UTC) and tell the host."""
+
+    code = "meeting_daily_limit"
+
+
+class MeetingHostNotConnected(ProviderError):
+    """The host has no usable connection to the provider (never connected, disconnected, broken): a
+    permanent failure; messages then follow the workflow's fallback policy."""
+
+    code = "meeting_host_not_connected"
+
+    def __init__(self, message: str, **kw) -> None:
+        super().__init__(message, retryable=False, **kw)
+
+
+class MeetingConnectionBroken(MeetingHostNotConnected):
+    """The host's credential was refused for good (``invalid_grant``, a revoked or rotated-away token): mark
+    the connection broken and alert the host, who must reconnect."""
+
+    code = "meeting_connection_broken"
+
+    def __init__(self, message: str, *, host_user_id: str, **kw) -> None:
+        super().__init__(message, **kw)
+        self.host_user_id = host_user_id
+
+
+class MeetingNotFound(ProviderError):
+    """The meeting no longer exists at the provider (Zoom 404 / 3001): recreate it if it is still needed."""
+
+    code = "meeting_not_found"
+
+    def __init__(self, message: str, **kw) -> None:
+        super().__init__(message, retryable=False, **kw)
+
+
+class ConfigurationError(PunctualError):
+    """A setting has a value Punctual cannot run with: refuse to start, naming the variable and the reason."""
+
+    code = "configuration_error"
+
+    def __init__(self, variable: str, reason: str) -> None:
+        super().__init__(f"{variable} {reason}")
+        self.variable = variable
+        self.reason = reason

@@ -7,7 +7,7 @@ Also the local outside world ``bench/wave.py --providers real`` sends to:
 - the Twilio fake of the test suite (``tests.fakes.twilio_server.FakeTwilio``), which records every
   message it creates (To, Body, StatusCallback).
 
-The floor itself (:func:`run_floor`) uses the real senders, built by ``providers.factory`` from the same
+The floor itself (:func:`run_floor`) uses the real senders, built by ``automations.wiring`` from the same
 settings the workers get: ``SmtpEmailSender.send_batch`` (one SMTP connection per batch) in the batch
 sizes the engine used, and ``TwilioSmsSender.send`` one message at a time, in the order the engine used
 (each delivery batch: its emails, then its texts). The envelopes are built before the clock starts (copies of
@@ -225,9 +225,9 @@ def run_floor(
     sms: OutgoingSms = SAMPLE_SMS,
     prefix: str = f"{FLOOR_PREFIX}0-",
 ) -> dict[str, Any]:
-    """Send ``plan`` through the real senders (built by ``providers.factory`` from ``settings``, fresh
+    """Send ``plan`` through the real senders (built by ``automations.wiring`` from ``settings``, fresh
     ones: new connections), timed. Message ids start with ``prefix``."""
-    from providers.factory import email_sender, sms_sender
+    from automations.wiring import email_sender, sms_sender
 
     config = Settings(**settings)
     emailer, texter = email_sender(config), sms_sender(config)

@@ -56,10 +56,11 @@ import triggers  # noqa: E402, F401
 from automations.booking import appointments  # noqa: E402
 from automations.clock import FrozenClock, SystemClock  # noqa: E402
 from automations.engine import scheduler  # noqa: E402
-from automations.engine.runtime import Providers, Runtime  # noqa: E402
+from automations.engine.runtime import Runtime  # noqa: E402
 from automations.settings import Settings  # noqa: E402
 from automations.store.db import make_engine, make_session_factory  # noqa: E402
 from automations.store.models import Enrollment, EnrollmentLog, Location, Message  # noqa: E402
+from automations.wiring import build_providers  # noqa: E402
 from bench import floor  # noqa: E402
 from bench.common import (  # noqa: E402
     GcTimer,
@@ -71,8 +72,8 @@ from bench.common import (  # noqa: E402
     setup_logging,
     temp_database,
 )
+from providers.bag import Providers  # noqa: E402
 from providers.base import OutgoingEmail, OutgoingSms, SendResult  # noqa: E402
-from providers.factory import build as build_providers  # noqa: E402
 
 log = logging.getLogger("bench.wave")
 STEPS = ("sms", "email")  # the workflow's send steps: one message each per enrollment
@@ -121,9 +122,15 @@ class RecordingEmail:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
+    def send_each(self, emails: list[OutgoingEmail], proceed=None):
+        # Delivery sends one at a time, asking before each; record each email as its own small batch.
+        for email in emails:
+            if proceed is None or proceed(email):
+                yield email, self.send_batch([email])[0]
+
     def send_batch(self, emails: list[OutgoingEmail]) -> list[SendResult | Exception]:
         rec = self.recorder
-        # channels.send_all hands a delivery batch's emails over first, then its texts one by one.
+        # channels.send_each hands a delivery batch's emails over first, then its texts one by one.
         rec.plan.append([len(emails), 0])
         if rec.sample_email is None and emails:
             rec.sample_email = emails[0]
@@ -231,7 +238,7 @@ def worker_main(
     profile_dir: str | None = None,
 ) -> None:
     """One worker process: the runtime on the real clock, ticked by the APScheduler jobs. Its providers
-    are the ones ``providers.factory`` builds from the settings (capture, or SMTP and Twilio when the
+    are the ones ``automations.wiring`` builds from the settings (capture, or SMTP and Twilio when the
     settings carry their URLs and credentials), wrapped to record what they accept."""
     setup_logging()
     floor.quiet_provider_logs()
@@ -248,6 +255,9 @@ def worker_main(
         voice=built.voice,
         webhook=built.webhook,
         slack=built.slack,
+        default_from_email=built.default_from_email,
+        public_url=built.public_url,
+        secret_key=built.secret_key,
     )
     runtime = TimedRuntime(
         factory, clock=SystemClock(), owner=f"bench-worker-{index}", providers=providers, settings=config

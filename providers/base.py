@@ -1,17 +1,16 @@
 """The provider seam: what the engine hands a provider and what it gets back.
 
-Delivery (``automations/delivery.py``) renders an outbox row into one of these envelopes and gives
-it to the sender registered for its channel. Senders raise ``RetryableProviderError`` or
-``PermanentProviderError`` (``automations.errors``) and never anything vendor-specific.
+Delivery (``automations/outbox/delivery.py``) renders an outbox row into one of these envelopes and gives
+it to the sender registered for its channel. Senders and meeting providers raise the provider errors of
+``automations.errors`` (retryable, permanent, the meeting outcomes) and never anything vendor-specific.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
-
-from automations.errors import ProviderError
 
 
 @dataclass(frozen=True)
@@ -56,11 +55,27 @@ class EmailSender(Protocol):
         in order: a SendResult, or the ProviderError that email met."""
         ...
 
+    def send_each(self, emails: list[OutgoingEmail], proceed: Callable[[OutgoingEmail], bool] | None = None,
+                  ) -> Iterator[tuple[OutgoingEmail, SendResult | Exception]]:
+        """Like ``send_batch``, but asks ``proceed(email)`` just before each one (skipping it on False) and
+        yields each outcome as soon as it is known."""
+        ...
+
 
 class SmsSender(Protocol):
     name: str
 
     def send(self, sms: OutgoingSms) -> SendResult: ...
+
+
+class VoiceCaller(Protocol):
+    """Calls and voicemail drops (``providers.twilio_voice`` envelopes)."""
+
+    name: str
+
+    def call(self, call) -> SendResult: ...
+
+    def voicemail_drop(self, vm) -> SendResult: ...
 
 
 @dataclass(frozen=True)
@@ -92,62 +107,3 @@ class MeetingProvider(Protocol):
 
     # Optional: ``ensure(host_user_id, external_id, request) -> MeetingInfo`` checks that a meeting still
     # exists and returns its link, raising ``MeetingNotFound`` when it is gone (the job then recreates it).
-
-
-# -- what a meeting provider may raise, beyond RetryableProviderError / PermanentProviderError --------
-#
-# ``automations.zoom.meeting_jobs`` maps each to a lifecycle decision; a provider translates its vendor's
-# errors into these (``providers/zoom_meetings.py``), so the job never sees anything vendor-specific.
-
-
-class MeetingDeferred(ProviderError):
-    """Not now: try again at ``retry_at`` (aware UTC). Not a failure: the job's attempts are not spent."""
-
-    code = "meeting_deferred"
-
-    def __init__(self, message: str, *, retry_at: datetime, retry_after: float | None = None, **kw) -> None:
-        super().__init__(message, retryable=True, retry_after=retry_after, **kw)
-        self.retry_at = retry_at
-
-
-class MeetingRateLimited(MeetingDeferred):
-    """The provider said 429: wait until ``retry_at`` (its Retry-After)."""
-
-    code = "meeting_rate_limited"
-
-
-class MeetingDailyLimit(MeetingDeferred):
-    """The host's daily request budget is spent (Zoom: 100 per user per UTC day): defer to ``retry_at``
-    (the next 00:00 UTC) and tell the host."""
-
-    code = "meeting_daily_limit"
-
-
-class MeetingHostNotConnected(ProviderError):
-    """The host has no usable connection to the provider (never connected, disconnected, broken): a
-    permanent failure; messages then follow the workflow's fallback policy."""
-
-    code = "meeting_host_not_connected"
-
-    def __init__(self, message: str, **kw) -> None:
-        super().__init__(message, retryable=False, **kw)
-
-
-class MeetingConnectionBroken(MeetingHostNotConnected):
-    """The host's credential was refused for good (``invalid_grant``, a revoked or rotated-away token): mark
-    the connection broken and alert the host, who must reconnect."""
-
-    code = "meeting_connection_broken"
-
-    def __init__(self, message: str, *, host_user_id: str, **kw) -> None:
-        super().__init__(message, **kw)
-        self.host_user_id = host_user_id
-
-
-class MeetingNotFound(ProviderError):
-    """The meeting no longer exists at the provider (Zoom 404 / 3001): recreate it if it is still needed."""
-
-    code = "meeting_not_found"
-
-    def __init__(self, message: str, **kw) -> None:
-        super().__init__(message, retryable=False, **kw)

@@ -3,6 +3,8 @@ nowhere. The outbox row itself is the capture, visible in the app, the API and t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from providers.base import OutgoingEmail, OutgoingSms, SendResult
 
 
@@ -10,7 +12,13 @@ class CaptureEmail:
     name = "capture"
 
     def send_batch(self, emails: list[OutgoingEmail]) -> list[SendResult | Exception]:
-        return [SendResult("capture", f"capture-{e.message_id}") for e in emails]
+        return [outcome for _, outcome in self.send_each(emails)]
+
+    def send_each(self, emails: list[OutgoingEmail], proceed: Callable[[OutgoingEmail], bool] | None = None,
+                  ) -> Iterator[tuple[OutgoingEmail, SendResult | Exception]]:
+        for e in emails:
+            if proceed is None or proceed(e):
+                yield e, SendResult("capture", f"capture-{e.message_id}")
 
 
 class CaptureSms:

@@ -2,13 +2,18 @@
 
 Both run over an injectable ``httpx.Client`` and translate every failure into our ProviderError types:
 
-- 2xx: delivered; the response (status, headers, body capped at 64 KiB) is returned for the step log;
+- 2xx: delivered; the response (status, headers, body capped at 64 KiB) is returned to the caller, which
+  keeps only the status: a remote body is never shown to the tenant (log, message status, admin email);
 - 408/425/429 and 5xx, timeouts, connection failures: retryable (``retry_after`` from ``Retry-After``);
 - other 4xx, redirects (never followed: a 3xx would let a target bounce us anywhere, and usually means the
   configured URL is stale), URLs that are not http/https, malformed headers: permanent.
 
-Slack answers with plain-string bodies (``ok``, ``invalid_payload``, ``no_service`` …); the string becomes
-``provider_code`` so delivery can disable a dead webhook (:data:`SLACK_DEAD_WEBHOOK_ERRORS`).
+Slack answers with plain-string bodies (``ok``, ``invalid_payload``, ``no_service`` …); a documented one becomes
+``provider_code`` so delivery can disable a dead webhook (:data:`SLACK_DEAD_WEBHOOK_ERRORS`); anything else is
+reported as the status code alone.
+
+Destinations inside the private network are refused (``providers.destinations``): the URL as written before
+sending, and the resolved address at connect time (the default client's :class:`PinnedTransport`).
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
-from automations.clock import Clock, SystemClock
-from automations.errors import PermanentProviderError, ProviderError, RetryableProviderError
+from automations.clock import Clock
+from automations.errors import PermanentProviderError, ProviderError, RetryableProviderError, ValidationError
+from providers.destinations import NOTHING_ALLOWED, Allowlist, PinnedTransport, check_destination
+from providers.headers import header, parse_retry_after
 
 MAX_RESPONSE_BYTES = 64 * 1024
 ALLOWED_SCHEMES = frozenset({"http", "https"})
@@ -46,7 +52,9 @@ SLACK_DEAD_WEBHOOK_ERRORS = frozenset(
         "posting_to_general_channel_denied",
     }
 )
-_SLACK_ERROR_TOKEN = re.compile(r"^[a-z][a-z0-9_]{1,80}$")
+#: Slack's documented incoming-webhook errors: only these are repeated back (other bodies are the target's).
+SLACK_KNOWN_ERRORS = SLACK_DEAD_WEBHOOK_ERRORS | {"invalid_payload", "no_text", "too_many_attachments",
+                                                 "user_not_found", "missing_text_or_fallback_or_attachments"}
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
@@ -80,25 +88,6 @@ class HttpActionResult:
     body: str
     truncated: bool = False
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def parse_retry_after(value: str | None, clock: Clock | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); None when absent or garbage."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    now = (clock or SystemClock()).now()
-    return max(0.0, (when - now).total_seconds())
 
 
 def validate_target_url(url: str) -> str:
@@ -150,9 +139,12 @@ class _HttpActionBase:
         timeout: float = 10.0,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         clock: Clock | None = None,
+        allow: Allowlist = NOTHING_ALLOWED,
     ) -> None:
         self._owns_client = client is None
-        self.client = client if client is not None else httpx.Client(timeout=timeout, follow_redirects=False)
+        self.allow = allow
+        self.client = client if client is not None else httpx.Client(
+            timeout=timeout, follow_redirects=False, transport=PinnedTransport(allow))
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self._clock = clock
@@ -172,6 +164,11 @@ class _HttpActionBase:
         self, method: str, url: str, headers: dict[str, str], content: bytes | None
     ) -> HttpActionResult:
         what = f"{self.name} {method} {urllib.parse.urlsplit(url).hostname}"
+        try:
+            check_destination(url, self.allow)
+        except ValidationError as exc:
+            raise PermanentProviderError(f"destination refused: {exc.fields['url'][0]}",
+                                         provider_code="destination_refused") from None
         try:
             with self.client.stream(
                 method, url, headers=headers, content=content, timeout=self.timeout, follow_redirects=False
@@ -202,8 +199,7 @@ class _HttpActionBase:
             raise PermanentProviderError(f"{what}: undecodable response: {exc}") from exc
 
     def _retry_after(self, result: HttpActionResult) -> float | None:
-        value = next((v for k, v in result.headers.items() if k.lower() == "retry-after"), None)
-        return parse_retry_after(value, self._clock)
+        return parse_retry_after(header(result.headers, "retry-after"), self._clock)
 
 
 class WebhookSender(_HttpActionBase):
@@ -245,22 +241,21 @@ class WebhookSender(_HttpActionBase):
         status = result.status_code
         if 200 <= status < 300:
             return result
+        # Only the status and a fixed reason: the response body and headers are the target's words.
         host = urllib.parse.urlsplit(url).hostname
-        snippet = result.body[:200]
         if 300 <= status < 400:
-            location = next((v for k, v in result.headers.items() if k.lower() == "location"), "?")
             raise PermanentProviderError(
-                f"webhook {host} answered {status} (redirect to {location}, not followed); update the URL",
+                f"webhook {host} answered {status} (a redirect, not followed); update the URL",
                 provider_code=str(status),
             )
         if status in RETRYABLE_STATUSES or status >= 500:
             raise RetryableProviderError(
-                f"webhook {host} answered {status}: {snippet}",
+                f"webhook {host} answered {status} (temporary failure)",
                 provider_code=str(status),
                 retry_after=self._retry_after(result),
             )
         raise PermanentProviderError(
-            f"webhook {host} answered {status}: {snippet}", provider_code=str(status)
+            f"webhook {host} answered {status} (request refused)", provider_code=str(status)
         )
 
 
@@ -296,7 +291,7 @@ class SlackWebhookSender(_HttpActionBase):
         if 200 <= status < 300:
             return result
         body = result.body.strip()
-        error = body if _SLACK_ERROR_TOKEN.match(body) else str(status)
+        error = body if body in SLACK_KNOWN_ERRORS else str(status)
         if status == 429 or status >= 500:
             raise RetryableProviderError(
                 f"Slack answered {status} {error}", provider_code=error, retry_after=self._retry_after(result)

@@ -24,6 +24,7 @@ import re
 import smtplib
 import ssl
 import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses
@@ -367,19 +368,26 @@ class SmtpEmailSender:
 
     def send_batch(self, emails: list[OutgoingEmail]) -> list[SendResult | Exception]:
         """Send ``emails`` over one connection; one SendResult or ProviderError per email, in order."""
-        results: list[SendResult | Exception] = []
+        return [outcome for _, outcome in self.send_each(emails)]
+
+    def send_each(self, emails: list[OutgoingEmail],
+                  proceed: Callable[[OutgoingEmail], bool] | None = None) -> Iterator[tuple[OutgoingEmail, SendResult | Exception]]:
+        """Send ``emails`` over one connection, each only if ``proceed(email)`` still says so at that moment;
+        yield ``(email, SendResult | ProviderError)`` as soon as the server has answered for it."""
         conn: smtplib.SMTP | None = None
         reconnects_left = 1
         given_up: ProviderError | None = None
         try:
             for email in emails:
+                if proceed is not None and not proceed(email):
+                    continue
                 try:
                     prepared = self.build(email)
                 except PermanentProviderError as exc:
-                    results.append(exc)
+                    yield email, exc
                     continue
                 if given_up is not None:
-                    results.append(_not_attempted(given_up))
+                    yield email, _not_attempted(given_up)
                     continue
                 while True:
                     connecting = conn is None
@@ -395,21 +403,20 @@ class SmtpEmailSender:
                         # The error is returned, not raised: chain it as ``raise error from exc`` would.
                         error.__cause__ = exc
                         if scope == _Scope.MESSAGE:
-                            results.append(error)
+                            yield email, error
                             break
                         self._close(conn, polite=False)
                         conn = None
                         if scope == _Scope.CONNECTION and reconnects_left > 0:
                             reconnects_left -= 1
                             continue  # reconnect and try this email again
-                        results.append(error)
                         given_up = error
+                        yield email, error
                         break
-                    results.append(self._result(prepared, refused))
+                    yield email, self._result(prepared, refused)
                     break
         finally:
             self._close(conn, polite=True)
-        return results
 
     def _result(self, prepared: PreparedEmail, refused: dict) -> SendResult | ProviderError:
         refused_detail = {addr: [code, _reply_text(resp)] for addr, (code, resp) in (refused or {}).items()}

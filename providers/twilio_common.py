@@ -25,7 +25,7 @@ from twilio.rest import Client
 
 from automations.clock import Clock
 from automations.errors import PermanentProviderError, ProviderError, RetryableProviderError
-from providers.http_actions import parse_retry_after
+from providers.headers import header, parse_retry_after
 
 TWILIO_API_BASE_URL = "https://api.twilio.com"
 
@@ -187,19 +187,6 @@ def make_client(
     return Client(account_sid, auth_token, http_client=router), router
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    getter = getattr(headers, "get", None)
-    if getter is not None:
-        value = getter(name)
-        if value is not None:
-            return value
-    lowered = name.lower()
-    for key, value in dict(headers).items():
-        if key.lower() == lowered:
-            return value
-    return None
-
-
 def translate_twilio_error(
     exc: BaseException, response_headers: Mapping[str, str] | None = None, clock: Clock | None = None
 ) -> ProviderError:
@@ -219,7 +206,7 @@ def translate_twilio_error(
         provider_code = str(code) if code is not None else str(status)
         message = getattr(exc, "msg", None) or getattr(exc, "detail", None) or getattr(exc, "title", "")
         text = f"Twilio {status} error {provider_code}: {message}".strip()
-        retry_after = parse_retry_after(_header(response_headers or {}, "Retry-After"), clock)
+        retry_after = parse_retry_after(header(response_headers, "Retry-After"), clock)
         try:
             numeric = int(code) if code is not None else None
         except (TypeError, ValueError):

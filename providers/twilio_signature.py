@@ -6,8 +6,9 @@ also tries the URL with and without the default port, because Twilio's own signi
 about it); what this module adds is getting *that URL* back on our side:
 
 - behind a proxy or load balancer the app sees ``http://127.0.0.1:8000/...``; the public scheme and host
-  come from a configured ``public_base_url`` (best) or, when the proxy is trusted, from ``Forwarded`` /
-  ``X-Forwarded-Proto|Host|Port|Prefix``;
+  come from a configured ``public_base_url`` (best) or from the WSGI environ, which Werkzeug's ``ProxyFix``
+  (applied by ``web.app`` for ``PUNCTUAL_TRUSTED_PROXIES`` proxies) has already corrected from the
+  ``X-Forwarded-*`` headers those proxies set;
 - the query string must be the raw bytes Twilio sent: frameworks' ``request.url`` decodes percent-escapes
   (Werkzeug returns an IRI), so :func:`url_from_environ` prefers ``RAW_URI``/``REQUEST_URI``;
 - for GET webhooks the parameters are already in the query string: sign with no params;
@@ -22,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from twilio.request_validator import RequestValidator
+
+from providers.headers import header
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -61,59 +64,18 @@ def _adapt_params(params: Params | str | None) -> Any:
     return _MultiParams(grouped)
 
 
-def _get_header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    if not headers:
-        return None
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, val in headers.items():
-        if key.lower() == lowered:
-            return val
-    return None
-
-
-def _first(value: str | None) -> str | None:
-    """First element of a comma-separated proxy header: the one the outermost proxy set."""
-    if not value:
-        return None
-    first = value.split(",")[0].strip()
-    return first or None
-
-
-def _parse_forwarded(value: str | None) -> dict[str, str]:
-    """The first element of an RFC 7239 ``Forwarded`` header as a dict (``proto``, ``host``, …)."""
-    element = _first(value)
-    out: dict[str, str] = {}
-    if not element:
-        return out
-    for pair in element.split(";"):
-        name, sep, val = pair.partition("=")
-        if sep:
-            out[name.strip().lower()] = val.strip().strip('"')
-    return out
-
-
 def _join_host(scheme: str, host: str, port: str | None) -> str:
     if port and ":" not in host.rsplit("]", 1)[-1] and _DEFAULT_PORTS.get(scheme) != port:
         return f"{host}:{port}"
     return host
 
 
-def public_request_url(
-    request_url: str,
-    headers: Mapping[str, str] | None = None,
-    *,
-    trust_forwarded: bool = False,
-    public_base_url: str | None = None,
-) -> str:
+def public_request_url(request_url: str, *, public_base_url: str | None = None) -> str:
     """The URL Twilio most likely signed, from the URL the app saw.
 
     Path and query string are kept byte for byte. ``public_base_url`` (e.g. ``https://app.example.com``)
     replaces scheme and host and, if it has a path the request path lacks, prefixes it (a proxy that strips
-    a mount point). Without it and with ``trust_forwarded``, proxy headers decide scheme, host and port.
-    Forwarded headers are off by default: anyone can send them unless a proxy overwrites them.
+    a mount point).
     """
     parts = urllib.parse.urlsplit(request_url)
     scheme, netloc, path, query = parts.scheme, parts.netloc, parts.path, parts.query
@@ -123,26 +85,10 @@ def public_request_url(
         prefix = base.path.rstrip("/")
         if prefix and not (path == prefix or path.startswith(prefix + "/")):
             path = prefix + path
-    elif trust_forwarded and headers:
-        forwarded = _parse_forwarded(_get_header(headers, "Forwarded"))
-        proto = forwarded.get("proto") or _first(_get_header(headers, "X-Forwarded-Proto"))
-        host = forwarded.get("host") or _first(_get_header(headers, "X-Forwarded-Host"))
-        port = _first(_get_header(headers, "X-Forwarded-Port"))
-        prefix = _first(_get_header(headers, "X-Forwarded-Prefix"))
-        if proto:
-            scheme = proto.lower()
-        if host:
-            netloc = _join_host(scheme, host, port)
-        elif port:
-            netloc = _join_host(scheme, parts.hostname or "", port)
-        if prefix:
-            path = "/" + prefix.strip("/") + path
     return urllib.parse.urlunsplit((scheme, netloc, path, query, ""))
 
 
-def url_from_environ(
-    environ: Mapping[str, Any], *, trust_forwarded: bool = False, public_base_url: str | None = None
-) -> str:
+def url_from_environ(environ: Mapping[str, Any], *, public_base_url: str | None = None) -> str:
     """The signed URL for a WSGI request (use it in Flask as ``url_from_environ(request.environ, ...)``)."""
     scheme = environ.get("wsgi.url_scheme", "http")
     host = environ.get("HTTP_HOST")
@@ -150,12 +96,17 @@ def url_from_environ(
         host = _join_host(
             scheme, environ.get("SERVER_NAME", "localhost"), str(environ.get("SERVER_PORT", ""))
         )
+    elif host.endswith(f":{_DEFAULT_PORTS.get(scheme)}"):
+        host = host.rsplit(":", 1)[0]  # ProxyFix adds the forwarded port even when it is the default
+    script_name = environ.get("SCRIPT_NAME", "")
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
         if "://" in raw.split("?", 1)[0]:  # absolute-form request target
             split = urllib.parse.urlsplit(raw)
             raw = split.path + ("?" + split.query if split.query else "")
         target = raw
+        if script_name and not (target == script_name or target.startswith(script_name + "/")):
+            target = script_name + target  # a mount point a trusted proxy stripped (X-Forwarded-Prefix)
         query = environ.get("QUERY_STRING", "")
         if query and "?" not in target:  # some servers (and Werkzeug's test builder) leave it out
             target += "?" + query
@@ -168,15 +119,7 @@ def url_from_environ(
         query = environ.get("QUERY_STRING", "")
         if query:
             target += "?" + query
-    headers = {
-        key[5:].replace("_", "-").title(): value for key, value in environ.items() if key.startswith("HTTP_")
-    }
-    return public_request_url(
-        f"{scheme}://{host}{target}",
-        headers,
-        trust_forwarded=trust_forwarded,
-        public_base_url=public_base_url,
-    )
+    return public_request_url(f"{scheme}://{host}{target}", public_base_url=public_base_url)
 
 
 def _candidate_urls(url: str) -> Iterable[str]:
@@ -210,26 +153,19 @@ def verify_signature(auth_token: str, url: str, params: Params | str | None, sig
 
 
 class TwilioSignatureVerifier:
-    """Verification with the deployment's URL policy fixed once (auth token, public base URL, proxy trust)."""
+    """Verification with the deployment's URL policy fixed once (auth token, public base URL)."""
 
-    def __init__(
-        self, auth_token: str, *, public_base_url: str | None = None, trust_forwarded: bool = False
-    ) -> None:
+    def __init__(self, auth_token: str, *, public_base_url: str | None = None) -> None:
         self.auth_token = auth_token
         self.public_base_url = public_base_url
-        self.trust_forwarded = trust_forwarded
 
     def verify(self, request_url: str, params: Params | str | None, headers: Mapping[str, str]) -> bool:
         """Check a request seen at ``request_url`` with these form ``params`` and HTTP ``headers``."""
-        url = public_request_url(
-            request_url, headers, trust_forwarded=self.trust_forwarded, public_base_url=self.public_base_url
-        )
-        return verify_signature(self.auth_token, url, params, _get_header(headers, SIGNATURE_HEADER))
+        url = public_request_url(request_url, public_base_url=self.public_base_url)
+        return verify_signature(self.auth_token, url, params, header(headers, SIGNATURE_HEADER))
 
     def verify_environ(self, environ: Mapping[str, Any], params: Params | str | None) -> bool:
         """Check a WSGI request (``request.environ``, ``request.form`` in Flask)."""
-        url = url_from_environ(
-            environ, trust_forwarded=self.trust_forwarded, public_base_url=self.public_base_url
-        )
+        url = url_from_environ(environ, public_base_url=self.public_base_url)
         signature = environ.get("HTTP_X_TWILIO_SIGNATURE")
         return verify_signature(self.auth_token, url, params, signature)

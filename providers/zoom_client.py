@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -37,6 +35,7 @@ import httpx
 from automations.clock import Clock, SystemClock, ensure_utc
 from automations.errors import ProviderError
 from providers.base import MeetingInfo, MeetingRequest
+from providers.headers import parse_retry_after
 
 DEFAULT_API_BASE = "https://api.zoom.us/v2"
 DEFAULT_OAUTH_BASE = "https://zoom.us"
@@ -542,7 +541,9 @@ class ZoomClient:
         body = _json_or_empty(response)
         limit_type = response.headers.get("x-ratelimit-type", "").lower()
         daily = "daily" in limit_type or "daily rate limit" in str(body.get("message") or "").lower()
-        retry_at = _parse_retry_after(response.headers.get("retry-after"), now)
+        wait = parse_retry_after(response.headers.get("retry-after"), self.clock)
+        # Clamp: a nonsense value must neither overflow timedelta nor park the work for years.
+        retry_at = None if wait is None else now + timedelta(seconds=min(wait, RETRY_AFTER_MAX.total_seconds()))
         if retry_at is None:
             retry_at = next_utc_midnight(now) if daily else now + timedelta(seconds=QPS_DEFAULT_RETRY_AFTER)
         retry_after = max(0.0, (retry_at - now).total_seconds())
@@ -592,28 +593,3 @@ def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _parse_retry_after(value: str | None, now: datetime) -> datetime | None:
-    """Retry-After as seconds (per-second limits), an ISO-8601 instant (Zoom's documented daily form) or an
-    HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(seconds):
-            return None
-        # Clamp: a nonsense value must neither overflow timedelta nor park the work for years.
-        return now + timedelta(seconds=min(max(0.0, seconds), RETRY_AFTER_MAX.total_seconds()))
-    try:
-        return ensure_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError:
-        pass
-    try:
-        return ensure_utc(parsedate_to_datetime(value))
-    except (TypeError, ValueError, IndexError):
-        return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from datetime import UTC, datetime
 
@@ -18,11 +19,18 @@ from sqlalchemy import text
 import actions  # noqa: F401  (registries complete)
 import triggers  # noqa: F401
 from automations.clock import FrozenClock
-from automations.engine.runtime import Providers, Runtime
+from automations.engine.runtime import Runtime
 from automations.settings import Settings
 from automations.store import migrate
 from automations.store.db import Base, make_engine, make_session_factory
+from providers.bag import Providers
+from providers.destinations import Allowlist
+from providers.http_actions import SlackWebhookSender, WebhookSender
 from tests.factories import World, make_world
+
+# Settings.from_env() keeps a generated secret key (and the CLI its default database) in $PUNCTUAL_HOME:
+# never the developer's own during a test run.
+os.environ.setdefault("PUNCTUAL_HOME", tempfile.mkdtemp(prefix="punctual-test-home-"))
 
 PG_URL = os.environ.get("PUNCTUAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 START = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)  # a Monday
@@ -112,7 +120,17 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def providers() -> Providers:
-    return Providers()
+    # The tests' local receivers listen on loopback: the operator allowlist lets webhooks reach them.
+    return local_providers()
+
+
+#: What tests put in PUNCTUAL_OUTBOUND_ALLOW to reach their local fakes.
+LOCAL_ALLOW = ("127.0.0.0/8",)
+
+
+def local_providers(**overrides) -> Providers:
+    allow = Allowlist.parse(LOCAL_ALLOW)
+    return Providers(**{"webhook": WebhookSender(allow=allow), "slack": SlackWebhookSender(allow=allow), **overrides})
 
 
 @pytest.fixture

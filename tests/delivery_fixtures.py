@@ -1,4 +1,4 @@
-"""Fixtures for end-to-end delivery tests: the engine wired to real providers from settings (the factory),
+"""Fixtures for end-to-end delivery tests: the engine wired to real providers from settings (``automations.wiring``),
 pointed at local servers — a fake Twilio (``tests/fakes/twilio_server.py``), a real SMTP server (aiosmtpd)
 — and the Flask app served on a real socket so the fake can POST signed callbacks to it.
 
@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 
 from automations.engine.runtime import Runtime
 from automations.settings import Settings
-from providers import factory as provider_factory
+from automations.wiring import build_providers
 from providers.twilio_signature import compute_signature
 from tests.fakes.twilio_server import FakeTwilio
 from web.app import create_app
@@ -106,7 +106,7 @@ class LiveApp:
 
 @dataclass
 class Wired:
-    """A runtime with providers built from settings by ``providers.factory``, and the app serving hooks."""
+    """A runtime with providers built from settings by ``automations.wiring``, and the app serving hooks."""
 
     settings: Settings
     runtime: Runtime
@@ -134,7 +134,7 @@ class Wired:
 def wired_settings(twilio: FakeTwilio, **overrides) -> Settings:
     base = Settings(batch_size=100, public_url=PUBLIC_URL, twilio_account_sid=twilio.account_sid,
                     twilio_auth_token=twilio.auth_token, twilio_from_number=FROM_NUMBER,
-                    twilio_base_url=twilio.base_url, secret_key="test-secret")
+                    twilio_base_url=twilio.base_url, secret_key="test-secret", outbound_allow=("127.0.0.0/8",))
     return replace(base, **overrides)
 
 
@@ -146,7 +146,7 @@ def wire_fixture(factory, clock, twilio):
     def build(*, providers=None, **overrides) -> Wired:
         settings = wired_settings(twilio, **overrides)
         runtime = Runtime(factory, clock=clock, settings=settings, owner="test-worker",
-                          providers=providers or provider_factory.build(settings, factory, clock=clock))
+                          providers=providers or build_providers(settings, factory, clock=clock))
         app = create_app(factory=factory, clock=clock, runtime=runtime, settings=settings)
         app.testing = True
         live = LiveApp(app).__enter__()

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from automations import wiring
 from automations.engine.runtime import Runtime
 from automations.settings import Settings
 from automations.store.models import Contact, Enrollment
-from providers import factory as provider_factory
 from providers.smtp import SmtpEmailSender
 from tests.delivery_fixtures import PUBLIC_URL, smtp_fixture, twilio_fixture, wire_fixture  # noqa: F401
 from tests.factories import book, doc, log_lines, messages, publish
@@ -60,7 +60,7 @@ def test_a_booking_produces_a_real_email_with_the_right_headers(factory, clock, 
     assert msg.get_body(("plain",)).get_content().startswith("Hi Dana, see you ")
     assert msg.get_body(("html",)).get_content().strip() == "<p>Hi <b>Dana</b></p>"
     assert (m.status, m.provider) == ("sent", "smtp")
-    assert m.template["_delivery"]["skipped"] == [{"field": "cc", "value": "not an address", "reason": "invalid address"}]
+    assert m.provider_detail["skipped"] == [{"field": "cc", "value": "not an address", "reason": "invalid address"}]
 
     # One-click unsubscribe: a mail client POSTs "List-Unsubscribe=One-Click" to the https URL.
     path = unsubscribe.strip("<>").removeprefix(PUBLIC_URL)
@@ -105,7 +105,7 @@ def test_opting_out_after_queueing_skips_the_send(factory, clock, world, wire, s
     assert smtp.messages == []
     with factory() as s:
         (m,) = messages(s, channel="email")
-        assert (m.status, m.status_reason) == ("cancelled", "skipped: contact opted out of email")
+        assert (m.status, m.status_reason) == ("cancelled", "withdrawn: contact opted out of email")
         lines = log_lines(s, s.scalars(select(Enrollment)).one().id)
         assert any(o == "skipped" and "opted out of email" in r for _, o, r in lines)
 
@@ -129,22 +129,23 @@ class SimulatedCrash(BaseException):
 
 
 class CrashAfterSend(SmtpEmailSender):
-    def send_batch(self, emails):
-        super().send_batch(emails)
-        raise SimulatedCrash("killed between the provider call and the record")
+    def send_each(self, emails, proceed=None):
+        for _ in super().send_each(emails, proceed):
+            raise SimulatedCrash("killed between the provider call and the record")
+        yield from ()
 
 
 def test_crash_after_the_smtp_send_resends_with_the_same_message_id(factory, clock, world, smtp):
     """The documented window for email: no receipt exists, so the in-doubt email is sent again after the lease,
     with the same Message-ID, which receivers use to drop the copy."""
     settings = Settings(batch_size=100, smtp_url=smtp.url, public_url=PUBLIC_URL)
-    providers = provider_factory.build(settings, factory, clock=clock)
+    providers = wiring.build_providers(settings, factory, clock=clock)
     providers.email = CrashAfterSend(smtp.url, default_from_email=settings.from_email)
     start(factory, clock, world)
     with pytest.raises(SimulatedCrash):
         Runtime(factory, clock=clock, settings=settings, providers=providers, owner="dead").tick()
     live = Runtime(factory, clock=clock, settings=settings, owner="live",
-                   providers=provider_factory.build(settings, factory, clock=clock))
+                   providers=wiring.build_providers(settings, factory, clock=clock))
     live.tick()
     assert len(smtp.messages) == 1
     clock.advance(seconds=settings.lease_seconds + 1)
@@ -159,15 +160,15 @@ def test_crash_after_the_smtp_send_resends_with_the_same_message_id(factory, clo
 
 
 def test_factory_builds_senders_from_settings():
-    email = provider_factory.email_sender(Settings(smtp_url="smtp+starttls://u%40x:p%3Aw@mail.example:2525"))
+    email = wiring.email_sender(Settings(smtp_url="smtp+starttls://u%40x:p%3Aw@mail.example:2525"))
     assert isinstance(email, SmtpEmailSender)
     assert (email.config.host, email.config.port, email.config.security) == ("mail.example", 2525, "starttls")
     assert (email.config.username, email.config.password) == ("u@x", "p:w")
-    assert provider_factory.email_sender(Settings()).name == "capture"
+    assert wiring.email_sender(Settings()).name == "capture"
     twilio = Settings(twilio_account_sid="AC" + "0" * 32, twilio_auth_token="t", twilio_from_number="+15005550006",
                       public_url="https://app.example")
-    sms = provider_factory.sms_sender(twilio)
-    voice = provider_factory.voice_caller(twilio)
+    sms = wiring.sms_sender(twilio)
+    voice = wiring.voice_caller(twilio)
     assert (sms.name, voice.name) == ("twilio", "twilio")
     assert sms.status_callback == voice.status_callback == "https://app.example/hooks/twilio/status"
-    assert provider_factory.voice_caller(Settings()).name == "capture"
+    assert wiring.voice_caller(Settings()).name == "capture"

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from automations.store.models import Contact, Enrollment, Message, Notification
+from automations.wiring import build_providers
 from providers.base import OutgoingSms, SendResult
 from providers.twilio_signature import compute_signature
 from tests.delivery_fixtures import (  # noqa: F401
@@ -62,9 +63,9 @@ def test_sms_goes_out_through_twilio_and_signed_receipts_mark_it_delivered(facto
         with factory() as s:
             row = s.get(Message, m.id)
             assert row.status == ours, raw  # a late "sent" never moves it back
-    assert row.template["_delivery"]["provider_status"] == "delivered"
+    assert row.provider_status == "delivered"
     assert row.delivered_at == clock.now()
-    assert [h["status"] for h in row.template["_delivery"]["history"]] == ["queued", "sent", "delivered", "sent",
+    assert [h["status"] for h in row.status_history] == ["queued", "sent", "delivered", "sent",
                                                                           "delivered"]
     body = w.client.get(f"/api/v1/messages/{m.id}", headers={"Authorization": f"Bearer {world.api_key}"}).json
     assert (body["status"], body["provider_status"]) == ("delivered", "delivered")
@@ -212,9 +213,8 @@ class CrashAfterSend:
 
 
 def _crash_once(w, factory, clock, world):
-    from providers import factory as provider_factory
 
-    providers = provider_factory.build(w.settings, factory, clock=clock)
+    providers = build_providers(w.settings, factory, clock=clock)
     providers.sms = CrashAfterSend(providers.sms)
     crashing = wire_runtime(w, factory, clock, providers)
     setup_booking(factory, clock, world)
@@ -265,7 +265,7 @@ def test_crash_without_a_receipt_is_resent_once_after_the_lease(factory, clock, 
     with factory() as s:
         row = s.get(Message, m.id)
         assert row.status == "sent" and row.provider_id != first_sid and row.attempts == 2
-        assert row.template["_delivery"]["resent_in_doubt"] == 1
+        assert row.resent_in_doubt == 1
     twilio.send_status_callback(first_sid, "undelivered", error_code=30003, via=w.live.base_url)
     with factory() as s:
         assert s.get(Message, m.id).status == "sent"

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from automations.documents.workflow_schema import load_document
-from automations.engine.runtime import Providers, Runtime
+from automations.engine.runtime import Runtime
 from automations.errors import RetryableProviderError, ValidationError
 from automations.settings import Settings
+from providers.bag import Providers
 from providers.capture import CaptureSms
 from tests.factories import book, doc, log_lines, messages, publish
 

@@ -15,7 +15,8 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http import HttpClient
 from twilio.http.response import Response
-from werkzeug.test import EnvironBuilder
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.test import Client, EnvironBuilder
 
 from automations.clock import FrozenClock
 from automations.errors import PermanentProviderError, RetryableProviderError
@@ -334,7 +335,6 @@ def test_callback_behind_a_proxy_needs_the_public_url(twilio, receiver):
     seen = _seen_url(callback)  # http://127.0.0.1:<port>/hooks/twilio/status?tenant=t1
     token = twilio.auth_token
     assert not TwilioSignatureVerifier(token).verify(seen, callback.form, callback.headers)
-    assert TwilioSignatureVerifier(token, trust_forwarded=True).verify(seen, callback.form, callback.headers)
     by_config = TwilioSignatureVerifier(token, public_base_url="https://app.example.com")
     assert by_config.verify(seen, callback.form, callback.headers)
     # The library also accepts the explicit default port (Twilio signs inconsistently, §2.7).
@@ -342,30 +342,32 @@ def test_callback_behind_a_proxy_needs_the_public_url(twilio, receiver):
     assert verify_signature(token, with_port, callback.form, callback.header("X-Twilio-Signature"))
 
 
-def test_public_request_url_rules():
-    seen = "http://10.0.0.5:8000/hooks/t?x=%2B1&y=caf%C3%A9"
-    headers = {"X-Forwarded-Proto": "https, http", "X-Forwarded-Host": "app.example.com, lb.internal"}
-    assert public_request_url(seen, headers) == seen  # forwarded headers ignored unless trusted
-    assert (
-        public_request_url(seen, headers, trust_forwarded=True)
-        == "https://app.example.com/hooks/t?x=%2B1&y=caf%C3%A9"
-    )
-    rfc7239 = {"Forwarded": 'for=1.2.3.4;proto=https;host="pub.example.com:8443"'}
-    assert public_request_url(seen, rfc7239, trust_forwarded=True).startswith(
-        "https://pub.example.com:8443/hooks/t?"
-    )
+def _environ_seen_behind(proxies: int, headers: dict) -> dict:
+    """The WSGI environ the app sees for a request through Werkzeug's ProxyFix trusting ``proxies`` hops."""
+    seen: dict = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("204 No Content", [])
+        return [b""]
+
+    wrapped = ProxyFix(app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies, x_prefix=proxies)
+    builder = EnvironBuilder(path="/hooks/t", query_string="x=%2B1&y=caf%C3%A9", base_url="http://10.0.0.5:8000",
+                             headers=headers)
+    Client(wrapped).open(builder)
+    return seen
+
+
+def test_public_request_url_rules_behind_proxies():
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com", "X-Forwarded-Port": "443",
+                 "X-Forwarded-Prefix": "/punctual"}
+    # Not trusted (the default, 0 proxies): whatever a client claims in X-Forwarded-* is ignored.
+    assert url_from_environ(_environ_seen_behind(0, forwarded)) == "http://10.0.0.5:8000/hooks/t?x=%2B1&y=caf%C3%A9"
+    assert (url_from_environ(_environ_seen_behind(1, forwarded))
+            == "https://app.example.com/punctual/hooks/t?x=%2B1&y=caf%C3%A9")
     port = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "a.example", "X-Forwarded-Port": "8443"}
-    assert public_request_url(seen, port, trust_forwarded=True).startswith("https://a.example:8443/")
-    default = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "a.example", "X-Forwarded-Port": "443"}
-    assert public_request_url(seen, default, trust_forwarded=True).startswith("https://a.example/")
-    prefix = {
-        "X-Forwarded-Proto": "https",
-        "X-Forwarded-Host": "a.example",
-        "X-Forwarded-Prefix": "/punctual",
-    }
-    assert public_request_url(seen, prefix, trust_forwarded=True).startswith(
-        "https://a.example/punctual/hooks/t?"
-    )
+    assert url_from_environ(_environ_seen_behind(1, port)).startswith("https://a.example:8443/hooks/t?")
+    seen = "http://10.0.0.5:8000/hooks/t?x=%2B1&y=caf%C3%A9"
     assert (
         public_request_url(seen, public_base_url="https://a.example/punctual")
         == "https://a.example/punctual/hooks/t?x=%2B1&y=caf%C3%A9"
@@ -439,13 +441,14 @@ def test_url_from_wsgi_environ_keeps_the_raw_query():
             "X-Forwarded-Host": "app.example.com",
         },
     ).get_environ()
-    verifier = TwilioSignatureVerifier(token, trust_forwarded=True)
-    assert url_from_environ(environ, trust_forwarded=True) == public
-    assert verifier.verify_environ(environ, form)
+    environ["RAW_URI"] = "/hooks/tw?name=caf%C3%A9&n=%2B1"
+    assert not TwilioSignatureVerifier(token).verify_environ(environ, form)  # proxy headers not trusted
+    ProxyFix(lambda env, start: [], x_proto=1, x_host=1)(environ, lambda *a: None)  # trusted: one proxy
+    assert url_from_environ(environ) == public
+    assert TwilioSignatureVerifier(token).verify_environ(environ, form)
     # Without RAW_URI/REQUEST_URI (other WSGI servers) the URL is rebuilt from PATH_INFO + QUERY_STRING.
     bare = {k: v for k, v in environ.items() if k not in ("RAW_URI", "REQUEST_URI")}
-    assert url_from_environ(bare, trust_forwarded=True) == public
-    assert not TwilioSignatureVerifier(token).verify_environ(environ, form)
+    assert url_from_environ(bare) == public
 
 
 # -- Voice --------------------------------------------------------------------------------------------

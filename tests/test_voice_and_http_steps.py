@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from automations.engine.runtime import Providers, Runtime
+from automations.engine.runtime import Runtime
 from automations.settings import Settings
 from automations.store.models import Appointment, Contact, Enrollment, Notification, User
+from tests.conftest import local_providers
 from tests.delivery_fixtures import FROM_NUMBER, PUBLIC_URL, twilio_fixture, wire_fixture  # noqa: F401
 from tests.factories import book, doc, log_lines, messages, publish
 from tests.fakes.slack_server import FakeSlack, WebhookReceiver
@@ -64,7 +65,7 @@ def test_an_unanswered_call_is_undelivered(factory, clock, world, wire, twilio):
     twilio.send_status_callback(sid, "no-answer", via=w.live.base_url)
     with factory() as s:
         m = only(s, channel="call")
-        assert m.status == "undelivered" and m.template["_delivery"]["provider_status"] == "no-answer"
+        assert m.status == "undelivered" and m.provider_status == "no-answer"
 
 
 def test_call_is_skipped_without_someone_to_connect(factory, clock, world, wire, twilio):
@@ -129,7 +130,7 @@ def test_skip_outbound_skips_call_and_voicemail_but_not_webhook_and_slack(factor
             {"id": "hook", "type": "webhook", "url": hook.url()},
             {"id": "slack", "type": "slack", "webhook_url": slack.webhook_url, "text": "booked"},
         )
-        runtime = Runtime(factory, clock=clock, providers=Providers(), settings=Settings(batch_size=100))
+        runtime = Runtime(factory, clock=clock, providers=local_providers(), settings=Settings(batch_size=100))
         start(factory, clock, world, *steps, calendar_id=world.calendar_id, start_at=clock.now() + timedelta(hours=5))
         runtime.tick()
         assert len(hook.requests) == 1 and slack.posted == [{"text": "booked"}]
@@ -160,7 +161,7 @@ def test_webhook_sends_method_headers_auth_and_a_json_body_with_merge_fields(fac
     body = request.json()
     assert body["name"] == 'Da"na Contact' and body["n"] == 1 and body["when"]
     assert (m.status, m.provider, m.provider_id) == ("sent", "webhook", "HTTP 200")
-    assert m.template["_delivery"]["response"] == "ok"
+    assert m.provider_detail == {"http_status": 200}  # never the remote body
 
 
 def test_webhook_retries_5xx_honouring_retry_after(factory, clock, world, runtime):

@@ -12,17 +12,17 @@ import pytest
 from sqlalchemy import select
 
 from automations.engine import scheduler
-from automations.store.models import Appointment, Meeting, Notification, ZoomConnection
-from automations.store.secrets_box import SecretsBox
-from providers.base import (
+from automations.errors import (
     MeetingConnectionBroken,
     MeetingDailyLimit,
     MeetingHostNotConnected,
     MeetingNotFound,
-    MeetingRequest,
 )
+from automations.store.models import Appointment, Meeting, Notification, ZoomConnection
+from automations.store.secrets_box import SecretsBox
+from automations.zoom.provider import ZoomMeetings
+from providers.base import MeetingRequest
 from providers.sandbox_meetings import SandboxMeetings
-from providers.zoom_meetings import ZoomMeetings
 from tests.factories import book
 from tests.zoom_fixtures import (  # noqa: F401  (fixtures)
     FALLBACK,
@@ -352,7 +352,7 @@ def test_provider_errors_are_typed(browser, fake_zoom, factory, world, clock, zo
 
 def test_factory_picks_zoom_only_when_configured(factory, zoom_settings):
     from automations.settings import Settings
-    from providers.factory import meeting_provider
+    from automations.wiring import meeting_provider
 
     assert isinstance(meeting_provider(Settings(), factory), SandboxMeetings)
     zoom = meeting_provider(zoom_settings, factory)

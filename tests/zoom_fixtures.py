@@ -1,5 +1,5 @@
 """Fixtures and helpers for the Zoom integration tests: a :class:`FakeZoom` on a real socket, settings that
-point the app and the worker at it, the Zoom meeting provider (built by ``providers.factory``), a runtime
+point the app and the worker at it, the Zoom meeting provider (built by ``automations.wiring``), a runtime
 and a Flask app wired to both, and the browser's part of the OAuth round trip.
 
 A test module imports the fixtures it uses (``from tests.zoom_fixtures import ...  # noqa: F401``).
@@ -18,12 +18,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from automations.booking import appointments
-from automations.engine.runtime import Providers, Runtime
+from automations.engine.runtime import Runtime
 from automations.settings import Settings
 from automations.store.models import Message, ZoomConnection
-from providers import factory as provider_factory
-from providers.zoom_meetings import ZoomMeetings
+from automations.wiring import meeting_provider
+from automations.zoom.provider import ZoomMeetings
+from providers.bag import Providers
 from tests.factories import World, doc, publish
 from tests.fakes.zoom_server import FakeZoom, FakeZoomUser
 from web.app import create_app
@@ -56,16 +56,14 @@ def zoom_settings_fixture(fake_zoom: FakeZoom) -> Settings:
 
 @pytest.fixture(name="zoom_provider")
 def zoom_provider_fixture(factory, zoom_settings, clock) -> Iterator[ZoomMeetings]:
-    provider = provider_factory.meeting_provider(zoom_settings, factory, clock=clock)
+    provider = meeting_provider(zoom_settings, factory, clock=clock)
     assert isinstance(provider, ZoomMeetings)
     yield provider
     provider.client.close()
 
 
 @pytest.fixture(name="zoom_runtime")
-def zoom_runtime_fixture(factory, clock, zoom_provider, zoom_settings, monkeypatch) -> Runtime:
-    # The runtime records new meetings under its provider's name; restore the default afterwards.
-    monkeypatch.setattr(appointments, "DEFAULT_MEETING_PROVIDER", appointments.DEFAULT_MEETING_PROVIDER)
+def zoom_runtime_fixture(factory, clock, zoom_provider, zoom_settings) -> Runtime:
     return Runtime(factory, clock=clock, providers=Providers(meetings=zoom_provider), settings=zoom_settings,
                    owner="test-worker")
 

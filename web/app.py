@@ -1,7 +1,7 @@
 """The Flask app factory.
 
-``create_app`` wires the database session factory, the clock, the (optional) runtime and the
-settings into ``app.extensions["punctual"]`` and registers the JSON API and error handlers. It
+``create_app`` wires the database session factory, the clock, the (optional) runtime, the settings and
+the provider bag (``automations.wiring``) into ``app.extensions["punctual"]`` and registers the JSON API and error handlers. It
 never starts a scheduler: ``automations serve`` does that, and tests drive ``runtime.tick()``.
 """
 
@@ -14,10 +14,13 @@ from flask import Flask, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from automations.clock import Clock, SystemClock
 from automations.settings import Settings
 from automations.store.db import make_engine, make_session_factory
+from automations.wiring import build_providers
+from providers.bag import Providers
 from web import errors
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB: far above any workflow document, far below a memory problem
@@ -31,6 +34,8 @@ class PunctualState:
     clock: Clock
     runtime: Any | None
     settings: Settings
+    #: The deployment's provider bag (the runtime's when one is given).
+    providers: Providers
 
 
 def state() -> PunctualState:
@@ -51,14 +56,20 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     settings = settings or Settings.from_env()
     if factory is None:
         factory = make_session_factory(make_engine(settings.database_url))
+    clock = clock or SystemClock()
+    providers = getattr(runtime, "providers", None) or build_providers(settings, factory, clock)
     app = Flask(__name__)
+    if settings.trusted_proxies:
+        # Scheme, host, port and prefix as the outermost trusted proxy saw them (Twilio signs that URL).
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
     )
     app.json.sort_keys = False  # keep serializers' field order: it reads better
-    app.extensions["punctual"] = PunctualState(factory=factory, clock=clock or SystemClock(), runtime=runtime,
-                                               settings=settings)
+    app.extensions["punctual"] = PunctualState(factory=factory, clock=clock, runtime=runtime,
+                                               settings=settings, providers=providers)
     errors.register(app)
     app.register_blueprint(api_blueprint())
     app.register_blueprint(zoom_hooks.bp)  # /hooks/zoom

@@ -13,8 +13,6 @@ from automations.errors import Conflict, NotFound, ValidationError
 from automations.store.models import Appointment, Calendar, Contact, Location, User
 from automations.store.states import AppointmentStatus, EventKind, ModifiedBy
 
-#: Which meeting provider new meetings use; set by the runtime (``sandbox`` offline, ``zoom`` live).
-DEFAULT_MEETING_PROVIDER = "sandbox"
 INACTIVE = (AppointmentStatus.CANCELLED, AppointmentStatus.INVALID)
 
 
@@ -97,7 +95,7 @@ def book(session: Session, *, location: Location, calendar_id: str, contact_id: 
     session.add(appt)
     session.flush()
     if chosen not in INACTIVE:  # a cancelled or invalid booking gets no meeting
-        meetings.attach(session, appt, calendar, provider=DEFAULT_MEETING_PROVIDER, now=now)
+        meetings.attach(session, appt, calendar, now=now)
     domain_events.emit(session, location_id=location.id, kind=EventKind.APPOINTMENT_BOOKED, now=now,
                        appointment_id=appt.id, contact_id=contact.id, status=chosen.value, modified_by=str(modified_by))
     return appt
@@ -112,7 +110,7 @@ def change_status(session: Session, appt: Appointment, status: str, *, modified_
     if new in INACTIVE:
         meetings.detach(session, appt, now=now)
     elif old in INACTIVE:
-        meetings.attach(session, appt, session.get(Calendar, appt.calendar_id), provider=DEFAULT_MEETING_PROVIDER, now=now)
+        meetings.attach(session, appt, session.get(Calendar, appt.calendar_id), now=now)
     appt.status = new
     appt.updated_at = now
     domain_events.emit(session, location_id=appt.location_id, kind=EventKind.APPOINTMENT_STATUS, now=now,
@@ -137,7 +135,7 @@ def reschedule(session: Session, appt: Appointment, *, start_at: datetime, end_a
     appt.start_at, appt.end_at = start_at, end_at
     appt.rescheduled = True
     appt.updated_at = now
-    meetings.move(session, appt, calendar, provider=DEFAULT_MEETING_PROVIDER, now=now)
+    meetings.move(session, appt, calendar, now=now)
     domain_events.emit(session, location_id=appt.location_id, kind=EventKind.APPOINTMENT_RESCHEDULED, now=now,
                        appointment_id=appt.id, contact_id=appt.contact_id, previous_start=old_start.isoformat(),
                        start=start_at.isoformat(), modified_by=str(modified_by))
@@ -159,7 +157,7 @@ def update_details(session: Session, appt: Appointment, *, now: datetime, modifi
         setattr(appt, key, changes[key])
     appt.updated_at = now
     if "assigned_user_id" in changed and appt.status not in INACTIVE:
-        meetings.move(session, appt, session.get(Calendar, appt.calendar_id), provider=DEFAULT_MEETING_PROVIDER, now=now)
+        meetings.move(session, appt, session.get(Calendar, appt.calendar_id), now=now)
     domain_events.emit(session, location_id=appt.location_id, kind=EventKind.APPOINTMENT_UPDATED, now=now,
                        appointment_id=appt.id, contact_id=appt.contact_id, changed=changed, modified_by=str(modified_by))
     return changed

@@ -21,6 +21,8 @@ from automations.store.states import AppointmentStatus, MeetingStatus
 
 ZOOM = "zoom"
 DELETING = "deleting"
+#: The provider of a meeting not yet made: the meeting job records its own name when it makes it.
+UNASSIGNED = "unassigned"
 INACTIVE_APPOINTMENT = (AppointmentStatus.CANCELLED, AppointmentStatus.INVALID)
 
 
@@ -41,8 +43,9 @@ def location_setting(session: Session, appointment: Appointment, calendar: Calen
     return calendar.meeting_location
 
 
-def attach(session: Session, appointment: Appointment, calendar: Calendar, *, provider: str, now: datetime) -> None:
-    """Give a (newly booked or moved) appointment its meeting location."""
+def attach(session: Session, appointment: Appointment, calendar: Calendar, *, now: datetime) -> None:
+    """Give a (newly booked or moved) appointment its meeting location. A new meeting names no provider yet:
+    the meeting job records the one that makes it."""
     setting = location_setting(session, appointment, calendar)
     if (setting or "").strip().lower() != ZOOM or not appointment.assigned_user_id:
         appointment.static_location = setting
@@ -64,7 +67,7 @@ def attach(session: Session, appointment: Appointment, calendar: Calendar, *, pr
         shared = Meeting(
             location_id=appointment.location_id,
             host_user_id=appointment.assigned_user_id,
-            provider=provider,
+            provider=UNASSIGNED,
             start_at=appointment.start_at,
             end_at=appointment.end_at,
             status=MeetingStatus.PENDING,
@@ -108,10 +111,10 @@ def detach(session: Session, appointment: Appointment, *, now: datetime) -> None
     meeting.updated_at = now
 
 
-def move(session: Session, appointment: Appointment, calendar: Calendar, *, provider: str, now: datetime) -> None:
+def move(session: Session, appointment: Appointment, calendar: Calendar, *, now: datetime) -> None:
     """After a reschedule or a host change: a new meeting, or the one already in the new slot."""
     detach(session, appointment, now=now)
-    attach(session, appointment, calendar, provider=provider, now=now)
+    attach(session, appointment, calendar, now=now)
 
 
 def link_state(meeting: Meeting | None) -> str:

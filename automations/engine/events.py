@@ -16,8 +16,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
-from automations.engine import interpreter
-from automations.outbox import inbound
+from automations.engine import interpreter, replies
 from automations.runs import enrollments
 from automations.runs.workflow_doc import doc_for_version
 from automations.store.db import is_postgres
@@ -98,7 +97,7 @@ def handle(session: Session, event: DomainEvent, now: datetime) -> None:
     elif event.kind == EventKind.MEETING_RESOLVED:
         release_held_messages(session, event.payload["meeting_id"], now)
     elif event.kind == EventKind.CONTACT_REPLIED and event.contact_id:
-        inbound.on_reply(session, event.contact_id, event.payload, now)
+        replies.on_reply(session, event.contact_id, event.payload, now)
 
 
 def _on_status(session: Session, event: DomainEvent, appointment: Appointment, now: datetime) -> None:

@@ -1,31 +1,26 @@
 """The runtime: everything a worker does, as methods that take ``now``.
 
 ``run_due(now)`` drains all due work synchronously (tests and benchmarks drive it with a frozen
-clock); the scheduler (``automations/scheduler.py``) calls the same methods on a timer. Every
+clock); the scheduler (``automations/engine/scheduler.py``) calls the same methods on a timer. Every
 handoff goes through the database, so any number of runtimes may run at once.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from automations.booking import appointments
 from automations.clock import Clock, SystemClock
 from automations.engine import events, interpreter
-from automations.outbox.delivery import Delivery, Senders
+from automations.outbox.delivery import Delivery
 from automations.runs import enrollments
 from automations.settings import Settings
-from automations.store.db import is_postgres
+from automations.store.db import is_postgres, load_by_id, worker_id
 from automations.store.models import (
     Appointment,
     Contact,
@@ -38,31 +33,13 @@ from automations.store.models import (
 )
 from automations.store.states import EnrollmentState, MeetingStatus, MessageStatus
 from automations.zoom.meeting_jobs import MeetingJobs
-from providers.base import MeetingProvider
-from providers.capture import CaptureEmail, CaptureSms, CaptureVoice
-from providers.sandbox_meetings import SandboxMeetings
+from providers.bag import Providers
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Providers:
-    email: object = field(default_factory=CaptureEmail)
-    sms: object = field(default_factory=CaptureSms)
-    meetings: MeetingProvider = field(default_factory=SandboxMeetings)
-    #: Calls and voicemail drops (Twilio Voice, or capture).
-    voice: object = field(default_factory=CaptureVoice)
-    #: Webhook and Slack steps (``providers.http_actions``); None = a default httpx sender made on first use.
-    webhook: object | None = None
-    slack: object | None = None
-
-
 def _cause(enrollment: Enrollment) -> str:
     return "due" if enrollment.state == EnrollmentState.WAITING else "run"
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class Runtime:
@@ -71,28 +48,19 @@ class Runtime:
         self.factory = factory
         self.clock = clock or SystemClock()
         self.settings = settings or Settings()
-        if providers is None:
-            from providers.factory import build
-
-            providers = build(self.settings, factory, clock=self.clock)
-        self.providers = providers
+        #: Built from settings at the composition root (``automations.wiring``); offline ones by default.
+        self.providers = providers or Providers(default_from_email=self.settings.from_email,
+                                                public_url=self.settings.public_url,
+                                                secret_key=self.settings.secret_key)
         self.owner = owner or worker_id()
-        p = self.providers
-        self.delivery = Delivery(
-            factory,
-            Senders(p.email, p.sms, self.settings.from_email, voice=getattr(p, "voice", None),
-                    webhook=getattr(p, "webhook", None), slack=getattr(p, "slack", None),
-                    public_url=self.settings.public_url, secret_key=self.settings.secret_key),
-            owner=self.owner, lease_seconds=self.settings.lease_seconds, clock=self.clock,
-        )
+        self.delivery = Delivery(factory, self.providers, owner=self.owner,
+                                 lease_seconds=self.settings.lease_seconds, clock=self.clock)
         self.meeting_jobs = MeetingJobs(factory, self.providers.meetings, owner=self.owner,
                                         lease_seconds=self.settings.lease_seconds)
         #: Set by the scheduler: run the next tick now (after a booking, so a confirmation is not late).
         self.wake_hook: Callable[[], None] | None = None
         #: Called at 00:00 UTC by the scheduler (daily provider budgets).
         self.midnight_hooks: list[Callable[[datetime], None]] = [self.meeting_jobs.midnight]
-        # New meetings are recorded under the provider that will make them (``zoom`` once configured).
-        appointments.DEFAULT_MEETING_PROVIDER = getattr(self.providers.meetings, "name", "sandbox")
 
     def wake(self) -> None:
         if self.wake_hook is not None:
@@ -142,12 +110,9 @@ class Runtime:
 
     def _prefetch(self, session: Session, batch: list[Enrollment]) -> list:
         """Load the batch's versions, locations, contacts and appointments, one query per table."""
-        def load(model, ids):
-            ids = {i for i in ids if i}
-            return list(session.scalars(select(model).where(model.id.in_(ids)))) if ids else []
-
-        return (load(WorkflowVersion, (e.version_id for e in batch)) + load(Location, (e.location_id for e in batch))
-                + load(Contact, (e.contact_id for e in batch)) + load(Appointment, (e.appointment_id for e in batch)))
+        return [row for model, column in ((WorkflowVersion, "version_id"), (Location, "location_id"),
+                                          (Contact, "contact_id"), (Appointment, "appointment_id"))
+                for row in load_by_id(session, model, (getattr(e, column) for e in batch)).values()]
 
     def _advance_one(self, session: Session, enrollment: Enrollment, now: datetime) -> None:
         try:

@@ -1,46 +1,53 @@
-"""Delivering the outbox: claim due messages under a lease, render them from current data, send
-them through the channel's provider outside any transaction, record what happened.
+"""Delivering the outbox: claim due messages under a lease, render them from current data, send them
+through the channel's provider outside any transaction, one at a time, recording each outcome at once.
 
-Before a message is rendered: a text or email to a contact who has opted out of that channel is
-skipped (withdrawn, with the reason), and an outbound send outside the workflow's time window waits
-for its next opening (``automations.rendering.time_window``). A message whose text needs
-``appointment.meeting_location`` while the meeting is still being created is held (bounded by
-``hold_until``) and released the moment the link resolves; after that the workflow's policy applies
-(send with the calendar's fallback text, or hold and alert the host). No message goes out with an
-empty link.
+Before a message is rendered (when it is claimed) and again just before it is handed to its provider, delivery
+checks that it is still warranted (:func:`unwarranted`): a message about an appointment is withdrawn, with the
+reason logged, once that appointment was cancelled, marked invalid or no-show, deleted, or moved away from the
+time the message was about; a text or email to a contact who opted out of that channel is withdrawn too. This
+covers every path to a send: first attempts, messages held by quiet hours or for a meeting link, and retries.
+
+An outbound send outside the workflow's time window waits for its next opening
+(``automations.rendering.time_window``). A message whose text needs ``appointment.meeting_location`` while the
+meeting is still being created is held (bounded by ``hold_until``) and released the moment the link resolves;
+after that the workflow's policy applies (send with the calendar's fallback text, or hold and alert the host).
+No message goes out with an empty link.
 
 After the provider answers: success records the provider's id and status; a transient failure
 (timeout, 5xx, 429 / Twilio 20429) retries with capped, jittered exponential backoff (``RetryPolicy``,
 honouring ``Retry-After``); a permanent one (invalid number, opted out, other 4xx) or the last
 attempt fails the message with its reason and alerts the location's admins (``automations.outbox.alerts``).
+Each failed attempt and each give-up is logged once at WARNING with the message id and the reason.
 Twilio's 21610 also opts the contact out. How each channel renders and sends is in
 ``automations.outbox.channels``.
 
-The in-flight window: between the provider accepting a message and ``_record`` committing, a crash
-leaves the row ``sending``; once its lease has run out another worker takes it up again. For Twilio
-the status callback (which names the outbox row) usually reconciles it first (``automations.outbox.receipts``)
-and nothing is resent; an email carries the same Message-ID on a resend and a webhook the same
-Idempotency-Key, so receivers can drop the copy.
+Nothing twice: the lease is checked and extended (a conditional UPDATE on owner and lease, counting the rows
+it hit) just before each send, and each outcome is written the moment the provider answers by a conditional
+UPDATE on the same owner, so a slow batch keeps its claim and a worker that lost its claim sends nothing more
+and overwrites nothing. A worker killed mid-batch leaves at most the one message that was on the wire in
+doubt: it stays ``sending`` until its lease runs out, then it is sent again under the same id (for Twilio the
+status callback, which names the outbox row, usually reconciles it first; an email carries the same
+Message-ID and a webhook the same Idempotency-Key, so receivers can drop the copy).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.booking import meetings
-from automations.clock import Clock
+from automations.clock import Clock, SystemClock
 from automations.errors import ProviderError
-from automations.outbox import alerts, channels, inbound, receipts
-from automations.outbox.channels import Senders
+from automations.outbox import alerts, channels, consent
 from automations.outbox.retry import RetryPolicy
 from automations.rendering import render_context, time_window
 from automations.runs import enrollments
-from automations.store.db import is_postgres
+from automations.store.db import is_postgres, load_by_id
 from automations.store.models import (
     Appointment,
     Calendar,
@@ -52,14 +59,17 @@ from automations.store.models import (
     Notification,
     User,
 )
-from automations.store.states import MessageStatus
+from automations.store.states import ENDING_STATUSES, MessageStatus
+from providers.bag import Providers
 from providers.base import SendResult
+from providers.twilio_common import classify_code
 
-__all__ = ["Delivery", "Senders", "cancel_for"]
+__all__ = ["Delivery", "unwarranted", "write_logs"]
 
 log = logging.getLogger(__name__)
 HOLD_RECHECK = timedelta(minutes=15)
-OPTED_OUT_CODES = receipts.OPTED_OUT_CODES
+#: How many sends one worker has in flight at once (sends are sequential): the most a kill can repeat.
+IN_FLIGHT_PER_WORKER = 1
 
 
 @dataclass
@@ -77,27 +87,37 @@ class _Loaded:
     """Everything a batch needs to render, fetched with one query per table."""
 
     def __init__(self, session: Session, messages: list[Message]) -> None:
-        def by_id(model, ids):
-            ids = {i for i in ids if i}
-            return {o.id: o for o in session.scalars(select(model).where(model.id.in_(ids)))} if ids else {}
-
-        self.appointments = by_id(Appointment, (m.appointment_id for m in messages))
-        self.contacts = by_id(Contact, [m.contact_id for m in messages] + [a.contact_id for a in self.appointments.values()])
+        self.appointments = load_by_id(session, Appointment, (m.appointment_id for m in messages))
+        self.contacts = load_by_id(session, Contact, [m.contact_id for m in messages]
+                                   + [a.contact_id for a in self.appointments.values()])
         users = [m.user_id for m in messages] + [a.assigned_user_id for a in self.appointments.values()]
-        self.users = by_id(User, users)
-        self.calendars = by_id(Calendar, (a.calendar_id for a in self.appointments.values()))
-        self.meetings = by_id(Meeting, (a.meeting_id for a in self.appointments.values()))
-        self.locations = by_id(Location, (m.location_id for m in messages))
+        self.users = load_by_id(session, User, users)
+        self.calendars = load_by_id(session, Calendar, (a.calendar_id for a in self.appointments.values()))
+        self.meetings = load_by_id(session, Meeting, (a.meeting_id for a in self.appointments.values()))
+        self.locations = load_by_id(session, Location, (m.location_id for m in messages))
         self.contexts: dict[tuple, dict] = {}
 
 
+def unwarranted(m: Message, appt: Appointment | None, contact: Contact | None) -> str | None:
+    """Why ``m`` must not be sent any more, or None. ``appt`` and ``contact`` are the current rows."""
+    if m.appointment_id:
+        if appt is None:
+            return "the appointment was deleted"
+        if appt.status in ENDING_STATUSES and appt.status != m.about_status:
+            return f"the appointment is {appt.status}"
+        if m.about_start_at is not None and appt.start_at != m.about_start_at:
+            return (f"the appointment moved from {m.about_start_at.isoformat()} to {appt.start_at.isoformat()}")
+    if m.audience == "contact":
+        return consent.opted_out(contact, m.channel)
+    return None
+
+
 class Delivery:
-    def __init__(self, factory: sessionmaker[Session], senders: Senders, *, owner: str,
+    def __init__(self, factory: sessionmaker[Session], providers: Providers, *, owner: str,
                  lease_seconds: int = 120, retry: RetryPolicy | None = None, clock: Clock | None = None) -> None:
-        #: Read after sending, so ``sent_at`` is when the provider answered, not when the tick began.
-        self.clock = clock
+        self.clock: Clock = clock or SystemClock()
         self.factory = factory
-        self.senders = senders
+        self.providers = providers
         self.owner = owner
         self.lease = timedelta(seconds=lease_seconds)
         self.retry = retry or RetryPolicy()
@@ -105,18 +125,22 @@ class Delivery:
     def run_batch(self, now: datetime, limit: int = 500) -> int:
         """Deliver up to ``limit`` due messages. Returns how many were claimed."""
         notes = _Notes()
+        started = time.monotonic()
         with self.factory() as session, session.begin():
             claimed = self._claim(session, now, limit)
             if not claimed:
                 return 0
             to_send = self._prepare(session, claimed, now, notes)
-        results = channels.send_all(to_send, self.senders)
-        if results:
-            done = self.clock.now() if self.clock else now
-            with self.factory() as session, session.begin():
-                self._record(session, results, done, notes)
+        counts = {"sent": 0, "failed": 0, "retrying": 0, "lost": 0}
+        for m, outcome in channels.send_each(to_send, self.providers, lambda m: self._proceed(m, notes)):
+            counts[self._record(m, outcome, notes)] += 1
         self._write_logs(notes, now)
+        log.info("delivery batch: %d claimed, %d handed to providers, %d sent, %d retrying, %d failed, "
+                 "%d not recorded (claim lost) in %.3fs", len(claimed), len(to_send), counts["sent"],
+                 counts["retrying"], counts["failed"], counts["lost"], time.monotonic() - started)
         return len(claimed)
+
+    # -- claim and prepare (one transaction) -----------------------------------------------------------
 
     def _claim(self, session: Session, now: datetime, limit: int) -> list[Message]:
         # A message left in ``sending`` by a worker that died is taken up again once its lease
@@ -125,10 +149,7 @@ class Delivery:
         query = (
             select(Message)
             .where(
-                or_(
-                    Message.status == MessageStatus.PENDING,
-                    Message.status == MessageStatus.SENDING,
-                ),
+                Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
                 Message.due_at <= now,
                 or_(Message.lease_expires_at.is_(None), Message.lease_expires_at < now),
             )
@@ -145,23 +166,20 @@ class Delivery:
 
     def _prepare(self, session: Session, messages: list[Message], now: datetime,
                  notes: _Notes) -> list[tuple[Message, object]]:
-        """Render each message; skip opted-out ones, hold those outside the time window or waiting on a
+        """Render each message; withdraw unwarranted ones, hold those outside the time window or waiting on a
         link; write in-app ones directly."""
         loaded = _Loaded(session, messages)
         out: list[tuple[Message, object]] = []
         for m in messages:
-            skip = self._opted_out(m, loaded)
-            if skip:
-                m.status = MessageStatus.CANCELLED
-                m.status_reason = f"skipped: {skip}"
-                m.lease_owner = m.lease_expires_at = None
-                notes.add(m, "skipped", f"{m.channel} to {m.to_address} skipped: {skip}")
+            appt = loaded.appointments.get(m.appointment_id)
+            reason = unwarranted(m, appt, loaded.contacts.get(m.contact_id))
+            if reason:
+                self._withdraw(m, reason, notes)
                 continue
             opens = time_window.opening(m.template.get("time_window"), now) if m.outbound else now
             if opens > now:
                 self._hold(m, opens, f"waiting for the workflow's time window (opens {opens.isoformat()})")
                 continue
-            appt = loaded.appointments.get(m.appointment_id)
             link = self._meeting_location(session, m, appt, loaded, now)
             if link is None:
                 continue  # held
@@ -169,35 +187,32 @@ class Delivery:
             in_doubt = m.status == MessageStatus.SENDING
             m.attempts += 1
             try:
-                envelope = channels.render(m, self._context(m, appt, loaded, link, now), location, self.senders)
+                envelope = channels.render(m, self._context(m, appt, loaded, link, now), location, self.providers)
             except ProviderError as exc:
-                self._fail(session, m, exc, now, notes)
+                self._apply_failure(session, m, exc, now, notes)
                 continue
             if m.channel == "in_app":
                 session.add(Notification(location_id=m.location_id, user_id=m.user_id, message_id=m.id,
                                          title=m.subject or m.body[:120], body=m.body, created_at=now))
-                self._mark(m, MessageStatus.SENT, now, provider="in_app", provider_id=m.id)
+                m.status, m.provider, m.provider_id, m.sent_at = MessageStatus.SENT, "in_app", m.id, now
+                m.status_reason = m.lease_owner = m.lease_expires_at = None
                 continue
             if in_doubt:
-                # The last attempt's outcome is unknown (its worker died after claiming) and no receipt
+                # The last attempt's outcome is unknown (its worker died after handing it over) and no receipt
                 # has reconciled it: send again, under the same id (see the module docstring).
-                receipts.set_delivery(m, resent_in_doubt=(m.template.get("_delivery") or {}).get("resent_in_doubt", 0) + 1)
-            m.status = MessageStatus.SENDING
+                m.resent_in_doubt = (m.resent_in_doubt or 0) + 1
+                log.warning("message %s: outcome of its last attempt unknown (worker gone); sending again", m.id)
+            # Still ``pending`` (under our lease) until the moment it is handed over: only a row that reached a
+            # provider is ever ``sending``, so a ``sending`` row whose lease ran out is truly in doubt.
             out.append((m, envelope))
         return out
 
-    def _opted_out(self, m: Message, loaded: _Loaded) -> str | None:
-        """Why this message must not go to its contact, or None."""
-        if m.audience != "contact":
-            return None
-        contact = loaded.contacts.get(m.contact_id)
-        if contact is None:
-            return None
-        if m.channel == "sms" and contact.sms_dnd:
-            return "contact opted out of SMS"
-        if m.channel == "email" and contact.email_dnd:
-            return "contact opted out of email"
-        return None
+    def _withdraw(self, m: Message, why: str, notes: _Notes) -> None:
+        m.status = MessageStatus.CANCELLED
+        m.status_reason = f"withdrawn: {why}"
+        m.lease_owner = m.lease_expires_at = None
+        log.info("message %s withdrawn: %s", m.id, why)
+        notes.add(m, "skipped", f"{m.channel} to {m.to_address} withdrawn: {why}")
 
     def _meeting_location(self, session: Session, m: Message, appt: Appointment | None, loaded: _Loaded,
                           now: datetime) -> str | None:
@@ -264,81 +279,109 @@ class Delivery:
             assigned_user=assigned, recipient_tz=tz or "UTC", now=now, meeting_location=link,
         )
 
-    def _record(self, session: Session, results: list[tuple[str, SendResult | Exception]], now: datetime,
-                notes: _Notes) -> None:
-        results = self._record_plain_successes(session, results, now)
-        if not results:
-            return
-        ids = [message_id for message_id, _ in results]
-        rows = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(ids)))}
-        for message_id, result in results:
-            m = rows.get(message_id)
-            if m is None or m.status != MessageStatus.SENDING or m.lease_owner != self.owner:
-                continue  # a receipt got there first, or someone else took it over after our lease ran out
-            if isinstance(result, SendResult):
-                self._mark(m, result.status, now, provider=result.provider, provider_id=result.provider_id)
-                if result.detail:
-                    receipts.set_delivery(m, **{k: v for k, v in result.detail.items() if k != "message_id"})
-                continue
-            exc = result
-            retry_at = None
-            if getattr(exc, "retryable", False):
-                retry_after = getattr(exc, "retry_after", None)
-                retry_at = self.retry.next_attempt(m.attempts, now, retry_after)
-            if retry_at is None:
-                self._fail(session, m, exc, now, notes)
-                continue
-            m.status = MessageStatus.PENDING
-            m.error_code = getattr(exc, "provider_code", None)
-            m.due_at = retry_at
-            m.status_reason = f"retrying at {retry_at.isoformat()} (attempt {m.attempts} of {self.retry.max_attempts} failed): {exc}"
-            m.lease_owner = m.lease_expires_at = None
+    # -- just before each send ---------------------------------------------------------------------------
 
-    def _record_plain_successes(self, session: Session, results: list[tuple[str, SendResult | Exception]],
-                                now: datetime) -> list[tuple[str, SendResult | Exception]]:
-        """Record successes with nothing extra to keep in one UPDATE … executemany (the common case of a
-        wave); return the rest for the row-by-row path. The WHERE keeps the same guard: only rows still
-        ``sending`` under our lease."""
-        plain = [(mid, r) for mid, r in results if isinstance(r, SendResult) and not r.detail]
-        if plain:
-            t = Message.__table__
-            stmt = (
-                update(t)
-                .where(t.c.id == bindparam("b_id"), t.c.status == MessageStatus.SENDING, t.c.lease_owner == self.owner)
-                .values(status=bindparam("b_status"), provider=bindparam("b_provider"), provider_id=bindparam("b_pid"),
-                        sent_at=now, status_reason=None, lease_owner=None, lease_expires_at=None)
-            )
-            session.execute(stmt, [{"b_id": mid, "b_status": r.status, "b_provider": r.provider, "b_pid": r.provider_id}
-                                   for mid, r in plain])
-        return [(mid, r) for mid, r in results if not (isinstance(r, SendResult) and not r.detail)]
+    def _proceed(self, m: Message, notes: _Notes) -> bool:
+        """Right before ``m`` goes to its provider: extend our lease on it (only if we still hold it, counting
+        the rows the conditional UPDATE hit) and check it is still warranted; withdraw it if not."""
+        now = self.clock.now()
+        with self.factory() as session, session.begin():
+            held = session.execute(
+                update(Message)
+                .where(Message.id == m.id, Message.lease_owner == self.owner,
+                       Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
+                       Message.lease_expires_at > now)
+                .values(status=MessageStatus.SENDING, lease_expires_at=now + self.lease)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if held != 1:
+                log.info("message %s not sent by %s: withdrawn meanwhile, or its claim ran out and was taken over",
+                         m.id, self.owner)
+                return False
+            appt = session.get(Appointment, m.appointment_id) if m.appointment_id else None
+            contact = session.get(Contact, m.contact_id) if m.contact_id else None
+            why = unwarranted(m, appt, contact)
+            if why:
+                session.execute(self._mine(m.id).values(status=MessageStatus.CANCELLED,
+                                                        status_reason=f"withdrawn: {why}",
+                                                        lease_owner=None, lease_expires_at=None))
+                log.info("message %s withdrawn just before sending: %s", m.id, why)
+                notes.add(m, "skipped", f"{m.channel} to {m.to_address} withdrawn: {why}")
+                return False
+        return True
 
-    def _fail(self, session: Session, m: Message, exc: Exception, now: datetime, notes: _Notes) -> None:
-        """The message failed for good: record why, opt the contact out on 21610, tell the admins."""
+    def _mine(self, message_id: str):
+        """An UPDATE that only touches the row while this worker still holds it for sending."""
+        return (update(Message)
+                .where(Message.id == message_id, Message.lease_owner == self.owner,
+                       Message.status == MessageStatus.SENDING)
+                .execution_options(synchronize_session=False))
+
+    # -- as soon as the provider answers -------------------------------------------------------------------
+
+    def _record(self, m: Message, outcome: SendResult | Exception, notes: _Notes) -> str:
+        """Write one send's outcome at once; returns sent | retrying | failed | lost."""
+        now = self.clock.now()
+        with self.factory() as session, session.begin():
+            if isinstance(outcome, SendResult):
+                detail = {k: v for k, v in outcome.detail.items() if k != "message_id"} or None
+                hit = session.execute(self._mine(m.id).values(
+                    status=outcome.status, provider=outcome.provider, provider_id=outcome.provider_id, sent_at=now,
+                    status_reason=None, lease_owner=None, lease_expires_at=None, provider_detail=detail,
+                )).rowcount
+                kind = "sent"
+            else:
+                kind, values = self._failure_values(m, outcome, now)
+                hit = session.execute(self._mine(m.id).values(**values)).rowcount
+                if hit and kind == "failed":
+                    self._after_failure(session, m, outcome, values, now, notes)
+        if hit != 1:
+            # A receipt got there first (it names the row), or someone took it over after our lease ran out.
+            log.info("message %s: outcome not recorded, a receipt or another worker got there first", m.id)
+            return "lost"
+        return kind
+
+    def _failure_values(self, m: Message, exc: Exception, now: datetime) -> tuple[str, dict]:
         code = getattr(exc, "provider_code", None)
-        retryable = getattr(exc, "retryable", False)
-        m.status = MessageStatus.FAILED
-        m.error_code = code
-        m.status_reason = (f"failed after {m.attempts} attempts: {exc}" if retryable else f"failed: {exc}")
-        m.lease_owner = m.lease_expires_at = None
-        notes.add(m, "failed", f"{m.channel} to {m.to_address} {m.status_reason}", error_code=code)
+        retry_at = None
+        if getattr(exc, "retryable", False):
+            retry_at = self.retry.next_attempt(m.attempts, now, getattr(exc, "retry_after", None))
+        if retry_at is None:
+            retryable = getattr(exc, "retryable", False)
+            reason = f"failed after {m.attempts} attempts: {exc}" if retryable else f"failed: {exc}"
+            log.warning("message %s (%s to %s) gave up: %s", m.id, m.channel, m.to_address, reason)
+            return "failed", dict(status=MessageStatus.FAILED, error_code=code, status_reason=reason,
+                                  lease_owner=None, lease_expires_at=None)
+        reason = (f"retrying at {retry_at.isoformat()} (attempt {m.attempts} of {self.retry.max_attempts} "
+                  f"failed): {exc}")
+        log.warning("message %s (%s) attempt %d failed, retrying at %s: %s", m.id, m.channel, m.attempts,
+                    retry_at.isoformat(), exc)
+        return "retrying", dict(status=MessageStatus.PENDING, error_code=code, due_at=retry_at, status_reason=reason,
+                                lease_owner=None, lease_expires_at=None)
+
+    def _apply_failure(self, session: Session, m: Message, exc: Exception, now: datetime, notes: _Notes) -> None:
+        """A failure met while preparing (the row is loaded in ``session``): the same rules as after a send."""
+        kind, values = self._failure_values(m, exc, now)
+        for key, value in values.items():
+            setattr(m, key, value)
+        if kind == "failed":
+            self._after_failure(session, m, exc, values, now, notes)
+
+    def _after_failure(self, session: Session, m: Message, exc: Exception, values: dict, now: datetime,
+                       notes: _Notes) -> None:
+        """The message failed for good: log it on the enrollment, opt the contact out on 21610, tell the admins."""
+        code, reason = values["error_code"], values["status_reason"]
+        notes.add(m, "failed", f"{m.channel} to {m.to_address} {reason}", error_code=code)
         try:
             # In a savepoint: whatever goes wrong here must not stop the failure itself being recorded.
             with session.begin_nested():
-                if code in OPTED_OUT_CODES and m.channel == "sms" and m.to_address:
-                    withdrawn = inbound.opt_out(session, m.to_address, now=now, reason=f"Twilio {code} on send")
+                if classify_code(code) == "opted_out" and m.channel == "sms" and m.to_address:
+                    withdrawn = consent.opt_out(session, m.to_address, now=now, reason=f"Twilio {code} on send")
                     log.info("%s opted out (Twilio %s): %d pending text(s) withdrawn", m.to_address, code, withdrawn)
                 else:
-                    alerts.notify_admins(session, m, m.status_reason, now)
+                    alerts.notify_admins(session, m, reason, now)
         except Exception:
             log.exception("follow-up of failed message %s (opt-out or admin alert) failed", m.id)
-
-    def _mark(self, m: Message, status: str, now: datetime, *, provider: str, provider_id: str) -> None:
-        m.status = status
-        m.provider = provider
-        m.provider_id = provider_id
-        m.sent_at = now
-        m.status_reason = None
-        m.lease_owner = m.lease_expires_at = None
 
     def _write_logs(self, notes: _Notes, now: datetime) -> None:
         """Delivery outcomes worth a line in the enrollment's log (skips, failures), in a transaction of their
@@ -358,12 +401,3 @@ def write_logs(factory: sessionmaker[Session], lines: list[tuple[str, str, str, 
                     enrollments.log(session, enrollment, outcome=outcome, reason=reason, now=now, detail=detail)
     except Exception:  # the outbox row already holds the outcome; a lost log line must not undo a send
         log.exception("could not write %d delivery log line(s)", len(lines))
-
-
-def cancel_for(session: Session, *, where, reason: str) -> int:
-    """Withdraw pending messages matching ``where`` (opt-outs, cancellations)."""
-    return session.execute(
-        update(Message).where(where, Message.status == MessageStatus.PENDING)
-        .values(status=MessageStatus.CANCELLED, status_reason=reason)
-        .execution_options(synchronize_session=False)
-    ).rowcount

@@ -6,7 +6,8 @@ then binds the SID to the row, which is how a crash between "provider accepted" 
 reconciled without sending again.
 
 Receipts are idempotent and never move a message backwards (``status_moves_forward``): Twilio retries and
-reorders callbacks. The raw provider status and a short history are kept in ``template["_delivery"]``;
+reorders callbacks. The raw provider status and a short history are kept on the message
+(``provider_status``, ``status_history``);
 a final ``undelivered``/``failed`` shows the Twilio error code and what it means. A ``failed`` receipt alerts
 the location's admins (unless the recipient opted out: 21610 is an implicit STOP).
 """
@@ -19,10 +20,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from automations.outbox import alerts, inbound
+from automations.outbox import alerts, consent
 from automations.store.models import Message
 from automations.store.states import MessageStatus
-from providers.twilio_common import map_call_status, map_message_status, status_moves_forward
+from providers.twilio_common import classify_code, map_call_status, map_message_status, status_moves_forward
 
 #: Asynchronous delivery errors (§2.3), as the status reason shows them.
 DELIVERY_ERRORS = {
@@ -36,7 +37,6 @@ DELIVERY_ERRORS = {
     "30008": "unknown error",
     "21610": "the recipient opted out (STOP)",
 }
-OPTED_OUT_CODES = frozenset({"21610"})
 FINAL = frozenset({MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED})
 # Twilio's own statuses in order, so the displayed provider status only moves forward too.
 _RAW_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "initiated": 1, "sending": 2, "ringing": 2, "sent": 3,
@@ -52,13 +52,6 @@ class Applied:
     message: Message | None
     changed: bool = False
     log_line: tuple[str, str, dict] | None = None  # (outcome, reason, detail)
-
-
-def set_delivery(m: Message, **values) -> None:
-    """Merge ``values`` into ``template["_delivery"]`` (reassigned so the JSON column is saved)."""
-    delivery = dict((m.template or {}).get("_delivery") or {})
-    delivery.update(values)
-    m.template = {**(m.template or {}), "_delivery": delivery}
 
 
 def describe(code: str | None) -> str:
@@ -86,17 +79,14 @@ def apply(session: Session, *, sid: str, raw_status: str, kind: str, now: dateti
         return Applied(None)
     raw = (raw_status or "").lower()
     new = map_call_status(raw) if kind == "call" else map_message_status(raw)
-    delivery = (m.template or {}).get("_delivery") or {}
-    history = list(delivery.get("history") or [])[-(HISTORY_LIMIT - 1):]
+    history = list(m.status_history or [])[-(HISTORY_LIMIT - 1):]
     history.append({"at": now.isoformat(), "status": raw, **({"error_code": error_code} if error_code else {})})
-    updates: dict = {"history": history}
-    current_raw = delivery.get("provider_status")
+    m.status_history = history
     moves = status_moves_forward(m.status, new)
-    if moves or (new == m.status and _RAW_RANK.get(raw, 0) > _RAW_RANK.get(current_raw or "", -1)):
-        updates["provider_status"] = raw
+    if moves or (new == m.status and _RAW_RANK.get(raw, 0) > _RAW_RANK.get(m.provider_status or "", -1)):
+        m.provider_status = raw
     if answered_by:
-        updates["answered_by"] = answered_by
-    set_delivery(m, **updates)
+        m.answered_by = answered_by
     if not moves:
         return Applied(m)
     was_bound = m.provider_id is not None
@@ -115,8 +105,8 @@ def apply(session: Session, *, sid: str, raw_status: str, kind: str, now: dateti
         m.status_reason = f"{new}: {what}"
         detail = {"message_id": m.id, "step_id": m.step_id, "error_code": error_code}
         line = (str(new), f"{m.channel} to {m.to_address} {new}: {what}", detail)
-        if error_code in OPTED_OUT_CODES and m.channel == "sms" and m.to_address:
-            inbound.opt_out(session, m.to_address, now=now, reason="Twilio 21610")
+        if classify_code(error_code) == "opted_out" and m.channel == "sms" and m.to_address:
+            consent.opt_out(session, m.to_address, now=now, reason=f"Twilio {error_code}")
         elif new == MessageStatus.FAILED:
             alerts.notify_admins(session, m, m.status_reason, now)
     elif not was_bound and m.status_reason:

@@ -96,6 +96,8 @@ class StepContext:
             contact_id=self.contact.id if audience == "contact" else None,
             user_id=user_id,
             appointment_id=self.appointment.id if self.appointment else None,
+            about_start_at=self.appointment.start_at if self.appointment else None,
+            about_status=self.appointment.status if self.appointment else None,
             to_address=to_address,
             outbound=outbound,
             template=template,

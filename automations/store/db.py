@@ -8,15 +8,15 @@ transactions (pysqlite's own handling breaks savepoints) and open every transact
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import socket
+import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event, select
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import JSON, TypeDecorator
-
-DEFAULT_DATABASE_URL = "sqlite:///punctual.db"
 
 
 class UTCDateTime(TypeDecorator):
@@ -42,12 +42,12 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict: JSON, list: JSON}
 
 
-def database_url() -> str:
-    return os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+def worker_id() -> str:
+    """A name for this process in lease columns (host, pid and a random part: pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def make_engine(url: str | None = None, **kw) -> Engine:
-    url = url or database_url()
+def make_engine(url: str, **kw) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
@@ -82,6 +82,14 @@ def is_postgres(engine_or_session) -> bool:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def load_by_id(session: Session, model, ids: Iterable[str | None]) -> dict:
+    """Rows of ``model`` with these ids (None and repeats ignored) in one query, by id."""
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(wanted)))}
 
 
 @contextmanager

@@ -320,6 +320,10 @@ class Message(Base):
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     appointment_id: Mapped[str | None] = mapped_column(ForeignKey("appointments.id"), index=True)
+    #: The appointment's start and status when the message was written: delivery withdraws it if the
+    #: appointment has since moved away from that time or ended (cancelled, invalid, no-show).
+    about_start_at: Mapped[datetime | None]
+    about_status: Mapped[str | None] = mapped_column(String(16))
     to_address: Mapped[str | None] = mapped_column(String(2000))
     outbound: Mapped[bool] = mapped_column(Boolean, default=True)
     #: Templates and sender settings; rendered at send time from current data.
@@ -343,6 +347,17 @@ class Message(Base):
     sent_at: Mapped[datetime | None]
     #: When the provider reported the final delivery outcome (delivered / undelivered / failed).
     delivered_at: Mapped[datetime | None]
+    #: The provider's own latest status (Twilio: queued, sent, delivered, no-answer ...); only moves forward.
+    provider_status: Mapped[str | None] = mapped_column(String(40))
+    #: Twilio answering-machine detection for calls and voicemail drops (human, machine_end_beep ...).
+    answered_by: Mapped[str | None] = mapped_column(String(40))
+    #: How many times it was sent again after a worker died with its outcome unknown (at-least-once).
+    resent_in_doubt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The receipts seen, oldest first, capped (``[{"at", "status", "error_code"?}]``).
+    status_history: Mapped[list | None] = mapped_column(JSON)
+    #: What the provider said when it accepted the message (Twilio segments, SMTP recipients and skipped
+    #: addresses, the HTTP status of a webhook; never a remote response body).
+    provider_detail: Mapped[dict | None] = mapped_column(JSON)
     __table_args__ = (Index("ix_messages_due", "status", "due_at"),)
 
 

@@ -9,7 +9,7 @@ finally failed) meeting emits ``meeting.resolved`` so messages held for its link
   it at the provider (Zoom 404 / 3001). A check that cannot be made keeps the link it had;
 * **delete** — a ``deleting`` meeting no appointment uses any more (a meeting already gone counts as deleted).
 
-What the provider raises decides what happens (``providers.base``): a spent daily budget defers the work to
+What the provider raises decides what happens (``automations.errors``): a spent daily budget defers the work to
 ``retry_at`` (the next 00:00 UTC) and tells the host once a day; a 429 waits for its Retry-After; a broken
 credential marks the host's connection broken and alerts them; a host with no usable connection fails the
 meeting for good (messages then follow the workflow's fallback policy); other retryable errors back off.
@@ -25,20 +25,18 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.booking import domain_events, meetings
-from automations.errors import ProviderError
+from automations.errors import (
+    MeetingConnectionBroken,
+    MeetingDailyLimit,
+    MeetingDeferred,
+    MeetingNotFound,
+    ProviderError,
+)
 from automations.store.db import is_postgres
 from automations.store.models import Appointment, Meeting
 from automations.store.states import EventKind, MeetingStatus
 from automations.zoom import connections as zoom_connections
-from providers.base import (
-    MeetingConnectionBroken,
-    MeetingDailyLimit,
-    MeetingDeferred,
-    MeetingInfo,
-    MeetingNotFound,
-    MeetingProvider,
-    MeetingRequest,
-)
+from providers.base import MeetingInfo, MeetingProvider, MeetingRequest
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8

@@ -7,13 +7,14 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
 
+from automations.outbox import channels
 from automations.store.models import Message
 from automations.store.states import MessageStatus
 from web.api import serialize
 from web.api.common import Id, PageQuery, doc, owned, page, paginate, query_args, scoped, tx
 
 bp = Blueprint("messages", __name__)
-CHANNELS = ["email", "sms", "in_app", "call", "voicemail", "webhook", "slack"]
+CHANNELS = channels.names()
 
 
 class MessageListQuery(PageQuery):

@@ -182,7 +182,7 @@ def message(m: Message) -> dict:
         "provider_id": m.provider_id, "error_code": m.error_code, "attempts": m.attempts,
         "due_at": ts(m.due_at), "created_at": ts(m.created_at), "sent_at": ts(m.sent_at),
         # The provider's own last status (Twilio: queued, sent, delivered, ...) and when a final one came.
-        "provider_status": ((m.template or {}).get("_delivery") or {}).get("provider_status"),
+        "provider_status": m.provider_status,
         "delivered_at": ts(m.delivered_at),
     }
 

@@ -136,6 +136,6 @@ def voicemail() -> Response:
         m = session.get(Message, message_id) if message_id else None
         if m is None or m.channel != "voicemail" or not m.template.get("audio_url"):
             return _twiml(HANGUP_TWIML)
-        receipts.set_delivery(m, answered_by=answered_by or "unknown")
+        m.answered_by = answered_by or "unknown"
         audio_url, human = m.template["audio_url"], m.body or None
     return _twiml(voicemail_twiml(answered_by, audio_url, human_message=human))

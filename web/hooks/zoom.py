@@ -14,7 +14,8 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from automations.zoom.connections import ZoomConnections
-from providers.zoom_meetings import make_box, make_client
+from automations.zoom.provider import make_box
+from providers.zoom_meetings import make_client
 from providers.zoom_webhooks import (
     APP_DEAUTHORIZED,
     parse_app_deauthorized,

@@ -17,7 +17,8 @@ from automations.zoom.connections import (
     ZoomConnections,
     ZoomNotConfigured,
 )
-from providers.zoom_meetings import CALLBACK_PATH, make_box, make_client, zoom_configured
+from automations.zoom.provider import make_box
+from providers.zoom_meetings import CALLBACK_PATH, make_client, zoom_configured
 
 bp = Blueprint("zoom_integration", __name__)
 
