@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
@@ -116,6 +117,8 @@ class FakeTwilio(FakeHttpServer):
         self._failures: list[Reply] = []
         self._counter = itertools.count(1)
         self._sequence: dict[str, itertools.count] = {}
+        #: Seconds every API request takes before it is answered: a deliberately slow provider.
+        self.delay = 0.0
 
     # -- switches ---------------------------------------------------------------------------------------
 
@@ -147,6 +150,8 @@ class FakeTwilio(FakeHttpServer):
         return [r for r in self.requests if f"/{kind}" in r.path]
 
     def handle(self, request: RecordedRequest) -> Reply:
+        if self.delay:
+            time.sleep(self.delay)
         if request.auth is None or request.auth != (self.account_sid, self.auth_token):
             return _error(401, 20003, "Authenticate")
         with self._lock:
