@@ -335,17 +335,16 @@ class SmtpEmailSender:
     def _open(self) -> smtplib.SMTP:
         cfg = self.config
         helo = cfg.helo or self.message_id_domain
-        context = self.ssl_context or ssl.create_default_context()
         if cfg.security == "ssl":
             conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                cfg.host, cfg.port, local_hostname=helo, timeout=cfg.timeout, context=context
+                cfg.host, cfg.port, local_hostname=helo, timeout=cfg.timeout, context=self._tls_context()
             )
         else:
             conn = smtplib.SMTP(cfg.host, cfg.port, local_hostname=helo, timeout=cfg.timeout)
         try:
             conn.ehlo()
             if cfg.security == "starttls":
-                conn.starttls(context=context)
+                conn.starttls(context=self._tls_context())
                 conn.ehlo()  # capabilities change after TLS (AUTH usually appears only now)
             if cfg.username:
                 conn.login(cfg.username, cfg.password or "")
@@ -353,6 +352,12 @@ class SmtpEmailSender:
             conn.close()
             raise
         return conn
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """Made once, and only for smtps:// or STARTTLS (loading the CA store costs milliseconds per batch)."""
+        if self.ssl_context is None:
+            self.ssl_context = ssl.create_default_context()
+        return self.ssl_context
 
     @staticmethod
     def _close(conn: smtplib.SMTP | None, *, polite: bool) -> None:
