@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from automations.outbox.retry import RetryPolicy
+from automations.retry import RetryPolicy
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = RetryPolicy(max_attempts=6, base_seconds=10, cap_seconds=60, jitter=0.2)

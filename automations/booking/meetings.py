@@ -11,7 +11,7 @@ and records the result, so a provider call never holds database locks.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -149,5 +149,4 @@ def current_location(appointment: Appointment, meeting: Meeting | None, calendar
     return None
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(600, 5 * 2 ** max(0, attempts - 1)))
+

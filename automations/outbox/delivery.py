@@ -44,8 +44,8 @@ from automations.booking import meetings
 from automations.clock import Clock, SystemClock
 from automations.errors import ProviderError
 from automations.outbox import alerts, channels, consent
-from automations.outbox.retry import RetryPolicy
 from automations.rendering import render_context, time_window
+from automations.retry import RetryPolicy
 from automations.runs import enrollments
 from automations.store.db import is_postgres, load_by_id
 from automations.store.models import (

@@ -32,6 +32,7 @@ from automations.errors import (
     MeetingNotFound,
     ProviderError,
 )
+from automations.retry import RetryPolicy
 from automations.store.db import is_postgres
 from automations.store.models import Appointment, Meeting
 from automations.store.states import EventKind, MeetingStatus
@@ -39,7 +40,8 @@ from automations.zoom import connections as zoom_connections
 from providers.base import MeetingInfo, MeetingProvider, MeetingRequest
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 8
+#: 5 s doubling to 10 min, 8 attempts; no jitter: one meeting per slot, nothing to spread out.
+MEETING_RETRY = RetryPolicy(max_attempts=8, base_seconds=5, cap_seconds=600, jitter=0)
 DELETING = meetings.DELETING
 CREATE, VERIFY, DELETE = "create", "verify", "delete"
 
@@ -184,11 +186,9 @@ class MeetingJobs:
             if isinstance(result, ProviderError):
                 m.attempts += 1
                 m.error = str(result)
-                if result.retryable and m.attempts < MAX_ATTEMPTS:
-                    wait = meetings.backoff(m.attempts)
-                    if result.retry_after:
-                        wait = max(wait, timedelta(seconds=result.retry_after))
-                    m.next_attempt_at = now + wait
+                retry_at = MEETING_RETRY.next_attempt(m.attempts, now, result.retry_after) if result.retryable else None
+                if retry_at is not None:
+                    m.next_attempt_at = retry_at
                     return
                 if job.kind == DELETE:
                     m.status = MeetingStatus.DELETED  # nothing more we can do; it is no longer ours

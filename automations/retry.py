@@ -1,4 +1,5 @@
-"""Retry policy for deliveries: a small pure object that answers "again, when?" or "give up"."""
+"""Retry policy: a small pure object that answers "again, when?" or "give up". Deliveries use the default
+(jittered); meeting jobs their own, unjittered (``automations.zoom.meeting_jobs.MEETING_RETRY``)."""
 
 from __future__ import annotations
 
