@@ -33,7 +33,6 @@ from providers.twilio_common import (
 
 MAX_INLINE_TWIML = 4000  # Twilio's limit for the Twiml parameter (§3.1)
 CALL_PROGRESS_EVENTS = ("initiated", "ringing", "answered", "completed")
-MACHINE_ANSWERS = frozenset({"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other"})
 
 
 @dataclass(frozen=True)

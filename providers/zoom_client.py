@@ -40,16 +40,6 @@ from providers.headers import parse_retry_after
 DEFAULT_API_BASE = "https://api.zoom.us/v2"
 DEFAULT_OAUTH_BASE = "https://zoom.us"
 
-# Scopes a Punctual connection asks for (granular names, contract §1.2). Zoom grants what the Marketplace
-# app is configured with, so this is informational: the granted list comes back in ``ZoomTokens.scope``.
-DEFAULT_SCOPES = (
-    "meeting:write:meeting",
-    "meeting:update:meeting",
-    "meeting:delete:meeting",
-    "meeting:read:meeting",
-    "user:read:user",
-)
-
 # Rivet refreshes when 60 s or less remain (contract §1.1); we do the same.
 REFRESH_MARGIN = timedelta(seconds=60)
 

@@ -1,6 +1,6 @@
 """The runtime: everything a worker does, as methods that take ``now``.
 
-``run_due(now)`` drains all due work synchronously (tests and benchmarks drive it with a frozen
+``tick(now)`` drains all due work synchronously (tests and benchmarks drive it with a frozen
 clock); the scheduler (``automations/engine/scheduler.py``) calls the same methods on a timer. Every
 handoff goes through the database, so any number of runtimes may run at once.
 """
@@ -154,8 +154,6 @@ class Runtime:
             if not any(done.values()):
                 break
         return totals
-
-    run_due = tick
 
     def next_due(self) -> datetime | None:
         """The earliest moment any work comes due (now, if an event is waiting), or None if none is scheduled."""

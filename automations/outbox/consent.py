@@ -40,7 +40,7 @@ def classify(body: str, opt_out_type: str | None, *, opted_out: bool) -> str:
     if word in OPT_OUT_WORDS:
         return "opt_out"
     # "YES" is Twilio's opt-in word, but to someone who never opted out it is just an answer ("Reply YES").
-    if word in ("START", "UNSTOP") or (word == "YES" and opted_out):
+    if word in OPT_IN_WORDS and (word != "YES" or opted_out):
         return "opt_in"
     if word in HELP_WORDS:
         return "help"

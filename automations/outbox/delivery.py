@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.booking import meetings
@@ -68,6 +68,19 @@ __all__ = ["Delivery", "unwarranted", "write_logs"]
 
 log = logging.getLogger(__name__)
 HOLD_RECHECK = timedelta(minutes=15)
+_T = Message.__table__
+# The per-send statements, built once (they run for every message; building them is most of their cost).
+_MINE = (_T.c.id == bindparam("b_id"), _T.c.lease_owner == bindparam("b_owner"), _T.c.status == MessageStatus.SENDING)
+_EXTEND = (update(_T).where(_T.c.id == bindparam("b_id"), _T.c.lease_owner == bindparam("b_owner"),
+                            _T.c.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
+                            _T.c.lease_expires_at > bindparam("b_now"))
+           .values(status=MessageStatus.SENDING, lease_expires_at=bindparam("b_until")))
+_APPOINTMENT = select(Appointment.status, Appointment.start_at).where(Appointment.id == bindparam("b_id"))
+_CONSENT = select(Contact.sms_dnd, Contact.email_dnd).where(Contact.id == bindparam("b_id"))
+_SENT = update(_T).where(*_MINE).values(
+    status=bindparam("b_status"), provider=bindparam("b_provider"), provider_id=bindparam("b_pid"),
+    sent_at=bindparam("b_at"), provider_detail=bindparam("b_detail"), status_reason=None, lease_owner=None,
+    lease_expires_at=None)
 #: How many sends one worker has in flight at once (sends are sequential): the most a kill can repeat.
 IN_FLIGHT_PER_WORKER = 1
 
@@ -99,7 +112,8 @@ class _Loaded:
 
 
 def unwarranted(m: Message, appt: Appointment | None, contact: Contact | None) -> str | None:
-    """Why ``m`` must not be sent any more, or None. ``appt`` and ``contact`` are the current rows."""
+    """Why ``m`` must not be sent any more, or None. ``appt`` and ``contact`` are the current rows (ORM objects,
+    or Core rows with ``status``, ``start_at`` and ``sms_dnd``, ``email_dnd``)."""
     if m.appointment_id:
         if appt is None:
             return "the appointment was deleted"
@@ -117,6 +131,7 @@ class Delivery:
                  lease_seconds: int = 120, retry: RetryPolicy | None = None, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self.factory = factory
+        self.engine = factory.kw["bind"]
         self.providers = providers
         self.owner = owner
         self.lease = timedelta(seconds=lease_seconds)
@@ -283,56 +298,48 @@ class Delivery:
 
     def _proceed(self, m: Message, notes: _Notes) -> bool:
         """Right before ``m`` goes to its provider: extend our lease on it (only if we still hold it, counting
-        the rows the conditional UPDATE hit) and check it is still warranted; withdraw it if not."""
+        the rows the conditional UPDATE hit) and check it is still warranted; withdraw it if not. Core
+        statements on one connection: this runs once per send."""
         now = self.clock.now()
-        with self.factory() as session, session.begin():
-            held = session.execute(
-                update(Message)
-                .where(Message.id == m.id, Message.lease_owner == self.owner,
-                       Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
-                       Message.lease_expires_at > now)
-                .values(status=MessageStatus.SENDING, lease_expires_at=now + self.lease)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+        with self.engine.begin() as conn:
+            held = conn.execute(_EXTEND, {"b_id": m.id, "b_owner": self.owner, "b_now": now,
+                                          "b_until": now + self.lease}).rowcount
             if held != 1:
                 log.info("message %s not sent by %s: withdrawn meanwhile, or its claim ran out and was taken over",
                          m.id, self.owner)
                 return False
-            appt = session.get(Appointment, m.appointment_id) if m.appointment_id else None
-            contact = session.get(Contact, m.contact_id) if m.contact_id else None
+            appt = contact = None
+            if m.appointment_id:
+                appt = conn.execute(_APPOINTMENT, {"b_id": m.appointment_id}).first()
+            if m.contact_id and m.audience == "contact":
+                contact = conn.execute(_CONSENT, {"b_id": m.contact_id}).first()
             why = unwarranted(m, appt, contact)
             if why:
-                session.execute(self._mine(m.id).values(status=MessageStatus.CANCELLED,
-                                                        status_reason=f"withdrawn: {why}",
-                                                        lease_owner=None, lease_expires_at=None))
+                conn.execute(update(_T).where(*_MINE).values(
+                    status=MessageStatus.CANCELLED, status_reason=f"withdrawn: {why}", lease_owner=None,
+                    lease_expires_at=None), {"b_id": m.id, "b_owner": self.owner})
                 log.info("message %s withdrawn just before sending: %s", m.id, why)
                 notes.add(m, "skipped", f"{m.channel} to {m.to_address} withdrawn: {why}")
                 return False
         return True
-
-    def _mine(self, message_id: str):
-        """An UPDATE that only touches the row while this worker still holds it for sending."""
-        return (update(Message)
-                .where(Message.id == message_id, Message.lease_owner == self.owner,
-                       Message.status == MessageStatus.SENDING)
-                .execution_options(synchronize_session=False))
 
     # -- as soon as the provider answers -------------------------------------------------------------------
 
     def _record(self, m: Message, outcome: SendResult | Exception, notes: _Notes) -> str:
         """Write one send's outcome at once; returns sent | retrying | failed | lost."""
         now = self.clock.now()
-        with self.factory() as session, session.begin():
-            if isinstance(outcome, SendResult):
-                detail = {k: v for k, v in outcome.detail.items() if k != "message_id"} or None
-                hit = session.execute(self._mine(m.id).values(
-                    status=outcome.status, provider=outcome.provider, provider_id=outcome.provider_id, sent_at=now,
-                    status_reason=None, lease_owner=None, lease_expires_at=None, provider_detail=detail,
-                )).rowcount
-                kind = "sent"
-            else:
-                kind, values = self._failure_values(m, outcome, now)
-                hit = session.execute(self._mine(m.id).values(**values)).rowcount
+        if isinstance(outcome, SendResult):
+            detail = {k: v for k, v in outcome.detail.items() if k != "message_id"} or None
+            with self.engine.begin() as conn:
+                hit = conn.execute(_SENT, {"b_id": m.id, "b_owner": self.owner, "b_status": outcome.status,
+                                           "b_provider": outcome.provider, "b_pid": outcome.provider_id,
+                                           "b_at": now, "b_detail": detail}).rowcount
+            kind = "sent"
+        else:
+            kind, values = self._failure_values(m, outcome, now)
+            with self.factory() as session, session.begin():
+                hit = session.execute(update(_T).where(*_MINE).values(**values),
+                                      {"b_id": m.id, "b_owner": self.owner}).rowcount
                 if hit and kind == "failed":
                     self._after_failure(session, m, outcome, values, now, notes)
         if hit != 1:
