@@ -91,10 +91,8 @@ class HttpActionResult:
 
 
 def validate_target_url(url: str) -> str:
-    """The URL, if it is an absolute http(s) URL with a host; else PermanentProviderError.
-
-    Builders call it when a workflow is published too, so bad URLs are caught before anything runs.
-    """
+    """The URL, if it is an absolute http(s) URL with a host; else PermanentProviderError. (Where it may point
+    is :func:`providers.destinations.check_destination`'s question, asked at save time too.)"""
     try:
         parts = urllib.parse.urlsplit(url.strip())
     except ValueError as exc:
