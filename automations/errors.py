@@ -14,8 +14,11 @@ Provider failures form one tree::
     ├── MeetingHostNotConnected       no usable connection: the fallback policy applies
     │   └── MeetingConnectionBroken   the credential was refused for good: the host must reconnect
     ├── MeetingNotFound               gone at the provider: recreate if still needed
-    └── ZoomError (providers.zoom_client)  Zoom's own answers, translated into the meeting errors above by
-                                      ``automations.zoom.provider`` before the meeting job sees them Each carries the HTTP status the web layer
+    └── ZoomError (providers.zoom_client)  Zoom's own answers; each that means one of the meeting outcomes
+                                      is also that class (ZoomRateLimited is a MeetingRateLimited,
+                                      ZoomDailyLimitExceeded a MeetingDailyLimit, ZoomConnectionBroken a
+                                      MeetingConnectionBroken, ZoomMeetingNotFound a MeetingNotFound);
+                                      ``automations.zoom.provider`` adds the host and the budget Each carries the HTTP status the web layer
 answers with, and validation errors carry field paths (``steps[2].delay.amount``) with reasons.
 """
 
@@ -99,21 +102,22 @@ class DuplicateType(PunctualError):
 
 
 class ProviderError(PunctualError):
-    """A provider call failed. ``retryable`` says whether delivery may try again."""
+    """A provider call failed. ``retryable`` says whether delivery may try again (each kind has a default)."""
 
     status_code = 502
     code = "provider_error"
+    default_retryable = False
 
     def __init__(
         self,
         message: str,
         *,
-        retryable: bool,
+        retryable: bool | None = None,
         provider_code: str | None = None,
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable = self.default_retryable if retryable is None else retryable
         self.provider_code = provider_code
         self.retry_after = retry_after
 
@@ -138,9 +142,10 @@ class MeetingDeferred(ProviderError):
     """Not now: try again at ``retry_at`` (aware UTC). Not a failure: the job's attempts are not spent."""
 
     code = "meeting_deferred"
+    default_retryable = True
 
-    def __init__(self, message: str, *, retry_at: datetime, retry_after: float | None = None, **kw) -> None:
-        super().__init__(message, retryable=True, retry_after=retry_after, **kw)
+    def __init__(self, message: str, *, retry_at: datetime | None = None, **kw) -> None:
+        super().__init__(message, **kw)
         self.retry_at = retry_at
 
 
@@ -163,9 +168,6 @@ class MeetingHostNotConnected(ProviderError):
 
     code = "meeting_host_not_connected"
 
-    def __init__(self, message: str, **kw) -> None:
-        super().__init__(message, retryable=False, **kw)
-
 
 class MeetingConnectionBroken(MeetingHostNotConnected):
     """The host's credential was refused for good (``invalid_grant``, a revoked or rotated-away token): mark
@@ -173,7 +175,7 @@ class MeetingConnectionBroken(MeetingHostNotConnected):
 
     code = "meeting_connection_broken"
 
-    def __init__(self, message: str, *, host_user_id: str, **kw) -> None:
+    def __init__(self, message: str, *, host_user_id: str | None = None, **kw) -> None:
         super().__init__(message, **kw)
         self.host_user_id = host_user_id
 
@@ -182,9 +184,6 @@ class MeetingNotFound(ProviderError):
     """The meeting no longer exists at the provider (Zoom 404 / 3001): recreate it if it is still needed."""
 
     code = "meeting_not_found"
-
-    def __init__(self, message: str, **kw) -> None:
-        super().__init__(message, retryable=False, **kw)
 
 
 class ConfigurationError(PunctualError):

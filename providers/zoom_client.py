@@ -33,7 +33,13 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from automations.clock import Clock, SystemClock, ensure_utc
-from automations.errors import ProviderError
+from automations.errors import (
+    MeetingConnectionBroken,
+    MeetingDailyLimit,
+    MeetingNotFound,
+    MeetingRateLimited,
+    ProviderError,
+)
 from providers.base import MeetingInfo, MeetingRequest
 from providers.headers import parse_retry_after
 
@@ -92,7 +98,7 @@ class ZoomError(ProviderError):
         self.tracking_id = tracking_id
 
 
-class ZoomConnectionBroken(ZoomError):
+class ZoomConnectionBroken(ZoomError, MeetingConnectionBroken):
     """The stored connection cannot be used any more: mark it "needs re-authorization" and alert the user.
 
     Raised for a missing scope (4700/4711) and for a Zoom user that no longer exists (1001)."""
@@ -116,14 +122,14 @@ class ZoomAuthError(ZoomError):
     code = "zoom_auth_error"
 
 
-class ZoomMeetingNotFound(ZoomError):
+class ZoomMeetingNotFound(ZoomError, MeetingNotFound):
     """404 / code 3001: the meeting is gone (deleted in Zoom, or expired). Update callers recreate it;
     :meth:`ZoomClient.delete_meeting` treats it as success."""
 
     code = "zoom_meeting_not_found"
 
 
-class ZoomRateLimited(ZoomError):
+class ZoomRateLimited(ZoomError, MeetingRateLimited):
     """429. ``retry_after`` is seconds to wait (from ``Retry-After``), ``retry_at`` the same as an instant."""
 
     code = "zoom_rate_limited"
@@ -134,7 +140,7 @@ class ZoomRateLimited(ZoomError):
         self.retry_at = retry_at
 
 
-class ZoomDailyLimitExceeded(ZoomRateLimited):
+class ZoomDailyLimitExceeded(ZoomRateLimited, MeetingDailyLimit):
     """The per-user limit of 100 meeting create/update/delete requests per UTC day. Defer the work for this
     host until ``retry_at`` (the next 00:00 UTC unless Zoom said otherwise) and tell the host."""
 
