@@ -46,6 +46,20 @@ class StepType:
         """Step ids this step may jump to, keyed by the field that names them (checked to exist)."""
         return {}
 
+    def successors(self, step: dict) -> list[str | None]:
+        """Where a run may go after this step: step ids, ``END``, or None for "the step after it"
+        (its ``next`` override, else the following step). Used to find loops at publish."""
+        return [*self.targets(step).values(), None]
+
+    def holds(self, step: dict) -> bool:
+        """Whether arriving here always lets time pass before the next step runs. Only such a step
+        breaks a loop: other waits can finish at once (the moment passed, the condition holds)."""
+        return False
+
+    def conditions(self, step: dict) -> dict[str, dict]:
+        """The step's conditions keyed by their path in the step (checked for unknown fields)."""
+        return {}
+
     def run(self, ctx: StepContext) -> Outcome:
         raise NotImplementedError
 

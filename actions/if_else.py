@@ -39,6 +39,12 @@ class IfElse(StepType):
             refs["otherwise"] = step["otherwise"]
         return refs
 
+    def successors(self, step: dict) -> list[str | None]:
+        return [b["target"] for b in step["branches"]] + [step.get("otherwise")]
+
+    def conditions(self, step: dict) -> dict[str, dict]:
+        return {f"branches[{i}].condition": b["condition"] for i, b in enumerate(step["branches"])}
+
     def run(self, ctx: StepContext) -> Outcome:
         facts = ctx.facts()
         for i, br in enumerate(ctx.step["branches"]):

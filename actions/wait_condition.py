@@ -47,6 +47,12 @@ class WaitCondition(StepType):
     def targets(self, step: dict) -> dict[str, str]:
         return {k: step[k] for k in ("on_true", "on_timeout") if step.get(k) and step[k] != END}
 
+    def successors(self, step: dict) -> list[str | None]:
+        return [step.get("on_true"), step.get("on_timeout")]
+
+    def conditions(self, step: dict) -> dict[str, dict]:
+        return {"condition": step["condition"]}
+
     def run(self, ctx: StepContext) -> Outcome:
         if conditions.evaluate(ctx.step["condition"], ctx.facts()):
             return branch(ctx, ctx.step.get("on_true"), "resumed", "condition already true")

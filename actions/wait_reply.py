@@ -76,6 +76,9 @@ class WaitReply(StepType):
     def targets(self, step: dict) -> dict[str, str]:
         return {k: step[k] for k in ("on_reply", "on_timeout") if step.get(k) and step[k] != END}
 
+    def successors(self, step: dict) -> list[str | None]:
+        return [step.get("on_reply"), step.get("on_timeout")]
+
     def _replied(self, ctx: StepContext, channel: str, since: datetime) -> Outcome | None:
         from automations.outbox import (
             inbound,  # inbound reaches the interpreter, which imports every step type

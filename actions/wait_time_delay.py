@@ -60,6 +60,9 @@ class WaitTimeDelay(StepType):
     schema = WaitTimeDelaySchema
     is_wait = True
 
+    def holds(self, step: dict) -> bool:
+        return step["amount"] > 0
+
     def run(self, ctx: StepContext) -> Outcome:
         step = ctx.step
         tz = ctx.workflow_tz()
