@@ -40,6 +40,8 @@ class Settings:
     zoom_webhook_secret: str | None = None
     zoom_api_base: str = "https://api.zoom.us/v2"
     zoom_oauth_base: str = "https://zoom.us"
+    #: Messages one enrollment may queue to its contact before it is stopped (a runaway loop backstop).
+    max_sends_per_enrollment: int = 20
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,4 +65,5 @@ class Settings:
             zoom_webhook_secret=env.get("ZOOM_WEBHOOK_SECRET_TOKEN") or None,
             zoom_api_base=env.get("ZOOM_API_BASE", "https://api.zoom.us/v2").rstrip("/"),
             zoom_oauth_base=env.get("ZOOM_OAUTH_BASE", "https://zoom.us").rstrip("/"),
+            max_sends_per_enrollment=int(_float("PUNCTUAL_MAX_SENDS_PER_ENROLLMENT", 20)),
         )

@@ -70,12 +70,13 @@ def claim_batch(session: Session, limit: int) -> list[DomainEvent]:
     return list(session.scalars(query))
 
 
-def process_batch(session: Session, now: datetime, limit: int = 200) -> int:
+def process_batch(session: Session, now: datetime, limit: int = 200, *,
+                  max_sends: int = interpreter.DEFAULT_MAX_SENDS) -> int:
     events = claim_batch(session, limit)
     for event in events:
         try:
             with session.begin_nested():
-                handle(session, event, now)
+                handle(session, event, now, max_sends=max_sends)
         except SQLAlchemyError:
             raise
         except Exception as exc:  # a bug in one event must not stall every later one
@@ -85,23 +86,25 @@ def process_batch(session: Session, now: datetime, limit: int = 200) -> int:
     return len(events)
 
 
-def handle(session: Session, event: DomainEvent, now: datetime) -> None:
+def handle(session: Session, event: DomainEvent, now: datetime, *,
+           max_sends: int = interpreter.DEFAULT_MAX_SENDS) -> None:
     if event.kind in APPOINTMENT_KINDS and event.appointment_id:
         appointment = session.get(Appointment, event.appointment_id)
         if event.kind in (EventKind.APPOINTMENT_BOOKED, EventKind.APPOINTMENT_STATUS):
-            _on_status(session, event, appointment, now)
+            _on_status(session, event, appointment, now, max_sends)
         elif event.kind == EventKind.APPOINTMENT_RESCHEDULED:
-            _on_reschedule(session, event, appointment, now)
-        _recheck_conditions(session, Enrollment.appointment_id == appointment.id, now)
+            _on_reschedule(session, event, appointment, now, max_sends)
+        _recheck_conditions(session, Enrollment.appointment_id == appointment.id, now, max_sends)
     elif event.kind == EventKind.CONTACT_UPDATED and event.contact_id:
-        _recheck_conditions(session, Enrollment.contact_id == event.contact_id, now)
+        _recheck_conditions(session, Enrollment.contact_id == event.contact_id, now, max_sends)
     elif event.kind == EventKind.MEETING_RESOLVED:
         release_held_messages(session, event.payload["meeting_id"], now)
     elif event.kind == EventKind.CONTACT_REPLIED and event.contact_id:
         inbound.on_reply(session, event.contact_id, event.payload, now)
 
 
-def _on_status(session: Session, event: DomainEvent, appointment: Appointment, now: datetime) -> None:
+def _on_status(session: Session, event: DomainEvent, appointment: Appointment, now: datetime,
+               max_sends: int) -> None:
     status = event.payload.get("status")
     if status in ENDING_STATUSES:
         for enrollment in enrollments.live_for_appointment(session, appointment.id):
@@ -136,10 +139,11 @@ def _on_status(session: Session, event: DomainEvent, appointment: Appointment, n
             trigger_status=status, rescheduled=appointment.rescheduled, now=now, first_step=doc.first_step_id(),
             reason=f"trigger {label}: appointment {event.kind.split('.')[-1].replace('_', ' ')} ({status})",
         )
-        interpreter.advance(session, enrollment, now, cause="run")
+        interpreter.advance(session, enrollment, now, cause="run", max_sends=max_sends)
 
 
-def _on_reschedule(session: Session, event: DomainEvent, appointment: Appointment, now: datetime) -> None:
+def _on_reschedule(session: Session, event: DomainEvent, appointment: Appointment, now: datetime,
+                   max_sends: int) -> None:
     for enrollment in enrollments.live_for_appointment(session, appointment.id):
         version = session.get(WorkflowVersion, enrollment.version_id)
         settings = doc_for_version(version).settings
@@ -150,7 +154,7 @@ def _on_reschedule(session: Session, event: DomainEvent, appointment: Appointmen
             if enrollment.state == EnrollmentState.WAITING and enrollment.wait_kind == "appointment_time":
                 # Arrive at the wait again: it recomputes its time and applies the past-time policy.
                 enrollment.state = EnrollmentState.ACTIVE
-                interpreter.advance(session, enrollment, now, cause="run")
+                interpreter.advance(session, enrollment, now, cause="run", max_sends=max_sends)
             continue
         enrollments.finish(session, enrollment, state=EnrollmentState.EXITED, now=now, cancel_pending=True,
                            reason="appointment rescheduled: restarting from the first step")
@@ -164,15 +168,15 @@ def _on_reschedule(session: Session, event: DomainEvent, appointment: Appointmen
             trigger_status=enrollment.trigger_status, rescheduled=True, now=now, first_step=doc.first_step_id(),
             reason="re-entered after reschedule",
         )
-        interpreter.advance(session, restarted, now, cause="run")
+        interpreter.advance(session, restarted, now, cause="run", max_sends=max_sends)
 
 
-def _recheck_conditions(session: Session, which, now: datetime) -> None:
+def _recheck_conditions(session: Session, which, now: datetime, max_sends: int) -> None:
     waiting = session.scalars(
         select(Enrollment).where(which, Enrollment.state == EnrollmentState.WAITING, Enrollment.wait_kind == "condition")
     ).all()
     for enrollment in waiting:
-        interpreter.advance(session, enrollment, now, cause="event")
+        interpreter.advance(session, enrollment, now, cause="event", max_sends=max_sends)
 
 
 def _published(session: Session, location_id: str) -> list[tuple[Workflow, WorkflowVersion]]:

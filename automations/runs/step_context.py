@@ -107,4 +107,6 @@ class StepContext:
         )
         self.session.add(message)
         self.queued.append(message)
+        if audience == "contact" and outbound:
+            self.enrollment.sends = (self.enrollment.sends or 0) + 1
         return message
