@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from actions.timing import SkipIfAfterSchema
 from automations.registry import Registry
 from automations.runs.workflow_doc import END  # noqa: F401  (re-exported: steps name it from here)
 
@@ -31,6 +32,9 @@ class StepSchema(Schema):
     type = fields.String(required=True)
     name = fields.String(load_default="", validate=validate.Length(max=200))
     next = fields.String(load_default=None, allow_none=True)
+    #: Skip this step when it is reached after this moment relative to the appointment's start
+    #: (``{"direction": "before", "minutes": 45}``): a note "in 1 hour" never goes out late.
+    skip_if_after = fields.Nested(SkipIfAfterSchema, load_default=None, allow_none=True)
 
 
 class StepType:

@@ -15,7 +15,7 @@ from marshmallow import ValidationError as MarshmallowError
 
 from actions import STEP_TYPES
 from actions.base import END
-from actions.wait_time_delay import WindowSchema, parse_window, reraise_for_marshmallow
+from actions.timing import WindowSchema, parse_window, reraise_for_marshmallow
 from automations.errors import ValidationError
 from automations.rendering import merge_fields
 from triggers import TRIGGER_TYPES
@@ -163,7 +163,12 @@ def _load_step(raw: dict, i: int, errors: dict[str, list[str]]) -> dict | None:
         reason = "required" if kind is None else f"unknown step type {kind!r}; known: {', '.join(STEP_TYPES.names())}"
         errors.setdefault(f"steps[{i}].type", []).append(reason)
         return None
-    return _load(STEP_TYPES.get(kind).schema(), raw, f"steps[{i}]", errors)
+    step = _load(STEP_TYPES.get(kind).schema(), raw, f"steps[{i}]", errors)
+    if step and step.get("skip_if_after") and STEP_TYPES.get(kind).is_wait:
+        errors.setdefault(f"steps[{i}].skip_if_after", []).append(
+            "a wait step says what happens when its time has passed with if_past, not skip_if_after")
+        return None
+    return step
 
 
 def _check_graph(steps: list[dict], errors: dict[str, list[str]]) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from actions import STEP_TYPES
+from actions import STEP_TYPES, timing
 from automations.errors import PunctualError
 from automations.runs import enrollments
 from automations.runs.outcomes import Outcome
@@ -68,6 +68,12 @@ def _run_step(ctx: StepContext, resuming: bool, cause: str, max_sends: int) -> O
         ctx.enrollment.skip_outbound = False  # reaching a wait ends skip_outbound
     if stype.outbound and ctx.enrollment.skip_outbound:
         return Outcome.next("skipped", "skipped: past-time policy (outbound actions skipped until the next wait)")
+    guard = ctx.step.get("skip_if_after")
+    if guard and not resuming and ctx.appointment is not None:
+        moment = timing.appointment_moment(ctx.appointment.start_at, ctx.appointment_tz(), guard)
+        if ctx.now > moment:
+            return Outcome.next("skipped", f"skipped: past-time policy: its moment ({moment.isoformat()}, "
+                                           "skip_if_after) had passed")
     if stype.outbound and (ctx.enrollment.sends or 0) >= max_sends:
         log.warning("enrollment %s stopped at step %s: send cap of %d reached", ctx.enrollment.id, ctx.step["id"],
                     max_sends)
