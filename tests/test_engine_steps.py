@@ -69,6 +69,23 @@ def test_appointment_days_are_calendar_days_across_dst(factory, runtime, clock, 
         assert only_enrollment(s).wake_at == datetime(2027, 3, 13, 14, 0, tzinfo=UTC)
 
 
+def test_a_day_before_that_lands_in_the_spring_forward_gap_shifts_by_the_gap(factory, runtime, clock, world):
+    # 02:30 EDT on Monday 2027-03-15; a day before is 02:30 on the 14th, which New York skips: 03:30 EDT.
+    start = datetime(2027, 3, 15, 6, 30, tzinfo=UTC)
+    steps = ({"id": "w", "type": "wait_appointment_time", "direction": "before", "days": 1}, SMS)
+    run(factory, runtime, clock, world, steps, start=start)
+    with factory() as s:
+        assert only_enrollment(s).wake_at == datetime(2027, 3, 14, 7, 30, tzinfo=UTC)
+
+
+def test_45_days_before_is_45_calendar_days(factory, runtime, clock, world):
+    start = datetime(2027, 1, 20, 15, 0, tzinfo=UTC)  # 10:00 EST
+    steps = ({"id": "w", "type": "wait_appointment_time", "direction": "before", "days": 45}, SMS)
+    run(factory, runtime, clock, world, steps, start=start)
+    with factory() as s:
+        assert only_enrollment(s).wake_at == datetime(2026, 12, 6, 15, 0, tzinfo=UTC)
+
+
 def test_past_policy_next(factory, runtime, clock, world):
     steps = ({"id": "w", "type": "wait_appointment_time", "direction": "before", "days": 2}, EMAIL, SMS)
     run(factory, runtime, clock, world, steps, start=clock.now() + timedelta(hours=5))
