@@ -2,7 +2,8 @@
 
 Step types register themselves in ``STEP_TYPES`` by name; the workflow schema validates each step
 with its type's schema, and the interpreter asks the type to ``run`` (on arrival) or ``resume``
-(when a wait it started comes due or an event wakes it).
+(when a wait it started comes due or an event wakes it). ``branch`` is how a step that names where
+to go (``on_true``, ``on_reply``, a branch's ``target``) turns that into an outcome.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from actions.timing import SkipIfAfterSchema
 from automations.registry import Registry
-from automations.runs.workflow_doc import END  # noqa: F401  (re-exported: steps name it from here)
+from automations.runs.outcomes import Outcome
+from automations.runs.workflow_doc import END
 
 if TYPE_CHECKING:
-    from automations.runs.outcomes import Outcome
     from automations.runs.step_context import StepContext
 
 STEP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -70,6 +71,15 @@ class StepType:
     def resume(self, ctx: StepContext, cause: str) -> Outcome:
         """Only waits are resumed: ``cause`` is ``due`` (wake time reached) or ``event``."""
         raise NotImplementedError(f"{self.name} does not wait")
+
+
+def branch(ctx: StepContext, target: str | None, log: str, reason: str) -> Outcome:
+    """Go to ``target`` (a step id, ``end``, or None for the next step)."""
+    if target == END:
+        return Outcome("end", log, reason)
+    if target:
+        return Outcome.goto(target, log, reason)
+    return Outcome.next(log, reason)
 
 
 STEP_TYPES: Registry[StepType] = Registry("step")

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from actions.base import END, StepSchema, StepType, register
-from actions.wait_condition import branch
+from actions.base import END, StepSchema, StepType, branch, register
 from automations.runs import conditions
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext

@@ -41,6 +41,17 @@ def reraise_for_marshmallow(exc: ValidationError) -> MarshmallowError:
     return MarshmallowError(nested)
 
 
+SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
+class TimeoutSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10_000_000))
+    unit = fields.String(required=True, validate=validate.OneOf(list(SECONDS)))
+
+
 class AppointmentOffsetFields(Schema):
     """``direction`` (before | after | exact) and months/days/hours/minutes, rolled over on load
     (``timecalc.AppointmentOffset.normalize``) so the stored document says what will happen."""

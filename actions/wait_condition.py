@@ -5,22 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields
 
-from actions.base import END, StepSchema, StepType, register
+from actions.base import END, StepSchema, StepType, branch, register
+from actions.timing import SECONDS, TimeoutSchema
 from automations.runs import conditions
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
-
-SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
-
-
-class TimeoutSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10_000_000))
-    unit = fields.String(required=True, validate=validate.OneOf(list(SECONDS)))
 
 
 class WaitConditionSchema(StepSchema):
@@ -28,15 +19,6 @@ class WaitConditionSchema(StepSchema):
     timeout = fields.Nested(TimeoutSchema, load_default=None, allow_none=True)
     on_true = fields.String(load_default=None, allow_none=True)
     on_timeout = fields.String(load_default=None, allow_none=True)
-
-
-def branch(ctx: StepContext, target: str | None, log: str, reason: str) -> Outcome:
-    """Go to ``target`` (a step id, ``end``, or None for the next step)."""
-    if target == END:
-        return Outcome("end", log, reason)
-    if target:
-        return Outcome.goto(target, log, reason)
-    return Outcome.next(log, reason)
 
 
 @register("wait_condition")

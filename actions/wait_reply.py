@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from marshmallow import fields, validate
 from sqlalchemy import select
 
-from actions.base import END, StepSchema, StepType, register
-from actions.wait_condition import SECONDS, TimeoutSchema, branch
+from actions.base import END, StepSchema, StepType, branch, register
+from actions.timing import SECONDS, TimeoutSchema
 from automations.outbox import inbound
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext

@@ -69,21 +69,21 @@ def test_appointment_days_are_calendar_days_across_dst(factory, runtime, clock, 
         assert only_enrollment(s).wake_at == datetime(2027, 3, 13, 14, 0, tzinfo=UTC)
 
 
-def test_a_day_before_that_lands_in_the_spring_forward_gap_shifts_by_the_gap(factory, runtime, clock, world):
-    # 02:30 EDT on Monday 2027-03-15; a day before is 02:30 on the 14th, which New York skips: 03:30 EDT.
-    start = datetime(2027, 3, 15, 6, 30, tzinfo=UTC)
-    steps = ({"id": "w", "type": "wait_appointment_time", "direction": "before", "days": 1}, SMS)
+@pytest.mark.parametrize(
+    ("start", "days", "wake"),
+    [
+        # 02:30 EDT on Monday 2027-03-15; a day before is 02:30 on the 14th, which New York skips: 03:30 EDT.
+        (datetime(2027, 3, 15, 6, 30, tzinfo=UTC), 1, datetime(2027, 3, 14, 7, 30, tzinfo=UTC)),
+        # 45 days before is 45 calendar days, never 1 month 15 days.
+        (datetime(2027, 1, 20, 15, 0, tzinfo=UTC), 45, datetime(2026, 12, 6, 15, 0, tzinfo=UTC)),
+    ],
+    ids=["day-before-in-gap", "45-days"],
+)
+def test_days_before_through_the_engine(factory, runtime, clock, world, start, days, wake):
+    steps = ({"id": "w", "type": "wait_appointment_time", "direction": "before", "days": days}, SMS)
     run(factory, runtime, clock, world, steps, start=start)
     with factory() as s:
-        assert only_enrollment(s).wake_at == datetime(2027, 3, 14, 7, 30, tzinfo=UTC)
-
-
-def test_45_days_before_is_45_calendar_days(factory, runtime, clock, world):
-    start = datetime(2027, 1, 20, 15, 0, tzinfo=UTC)  # 10:00 EST
-    steps = ({"id": "w", "type": "wait_appointment_time", "direction": "before", "days": 45}, SMS)
-    run(factory, runtime, clock, world, steps, start=start)
-    with factory() as s:
-        assert only_enrollment(s).wake_at == datetime(2026, 12, 6, 15, 0, tzinfo=UTC)
+        assert only_enrollment(s).wake_at == wake
 
 
 def test_past_policy_next(factory, runtime, clock, world):
