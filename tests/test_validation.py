@@ -127,3 +127,22 @@ def test_publishing_an_unchanged_draft_keeps_the_version(factory, world, clock):
         workflows.update_draft(s, wf, doc({**SMS, "body": "changed"}), now=clock.now())
         assert workflows.publish(s, wf, now=clock.now()).number == 2
         assert s.scalar(select(func.count()).select_from(WorkflowVersion)) == 2
+
+
+def test_templates_inside_webhook_json_bodies_and_slack_blocks_are_checked(factory, world):
+    document = doc(
+        {"id": "hook", "type": "webhook", "url": "https://example.com/h",
+         "body": {"customer": {"name": "{{ contact.first_name ", "tags": ["{{contact.shoe_size}}"]}}},
+        {"id": "slack", "type": "slack", "webhook_url": "https://hooks.slack.com/services/x", "text": "hi",
+         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "{% if x %}"}}]},
+    )
+    found = problems(factory, world, document)
+    assert "not closed" in found["steps[0].body.customer.name"][0]
+    assert "template tags" in found["steps[1].blocks[0].text.text"][0]
+    deep: dict = {}
+    node = deep
+    for _ in range(5000):
+        node["a"] = {}
+        node = node["a"]
+    node["a"] = "{{contact.first_name}}"
+    assert problems(factory, world, doc({"id": "hook", "type": "webhook", "url": "https://e.com", "body": deep})) == {}

@@ -194,9 +194,23 @@ def _check_templates(steps: list[dict], errors: dict[str, list[str]]) -> None:
 
 
 def iter_templates(steps: list[dict]):
-    """(index, step, key, template text) for every merge-field template in the steps."""
+    """(index, step, key, template text) for every merge-field template in the steps; ``key`` is a
+    path inside the step, reaching into JSON bodies and Slack blocks (``body.customer.name``)."""
     for i, step in enumerate(steps):
         for key in STEP_TYPES.get(step["type"]).template_fields:
-            text = step.get(key)
-            if isinstance(text, str) and text:
-                yield i, step, key, text
+            for path, text in _strings(step.get(key), key):
+                yield i, step, path, text
+
+
+def _strings(value: Any, path: str):
+    # Iterative: a hostile body nested thousands deep must not hit the recursion limit.
+    stack = [(path, value)]
+    while stack:
+        here, node = stack.pop()
+        if isinstance(node, str):
+            if node:
+                yield here, node
+        elif isinstance(node, dict):
+            stack.extend((f"{here}.{k}", v) for k, v in reversed(list(node.items())))
+        elif isinstance(node, list):
+            stack.extend((f"{here}[{j}]", v) for j, v in reversed(list(enumerate(node))))

@@ -27,9 +27,6 @@ MAX_STEPS_PER_ADVANCE = 100
 #: Outbound messages one enrollment may queue to its contact (``Settings.max_sends_per_enrollment``).
 DEFAULT_MAX_SENDS = Settings.max_sends_per_enrollment
 
-#: Why an advance happens: ``run`` (arrived at a step), ``due`` (a wait's time came), ``event``.
-CAUSES = ("run", "due", "event")
-
 
 def advance(session: Session, enrollment: Enrollment, now: datetime, cause: str = "run", *,
             max_sends: int = DEFAULT_MAX_SENDS) -> None:
