@@ -20,5 +20,8 @@ class Goto(StepType):
     def targets(self, step: dict) -> dict[str, str]:
         return {"target": step["target"]}
 
+    def successors(self, step: dict) -> list[str | None]:
+        return [step["target"]]
+
     def run(self, ctx: StepContext) -> Outcome:
         return Outcome.goto(ctx.step["target"], "moved", f"going to {ctx.step['target']}")

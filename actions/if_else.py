@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from actions.base import END, StepSchema, StepType, register
-from actions.wait_condition import branch
+from actions.base import END, StepSchema, StepType, branch, register
 from automations.runs import conditions
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
@@ -38,6 +37,12 @@ class IfElse(StepType):
         if step.get("otherwise") not in (None, END):
             refs["otherwise"] = step["otherwise"]
         return refs
+
+    def successors(self, step: dict) -> list[str | None]:
+        return [b["target"] for b in step["branches"]] + [step.get("otherwise")]
+
+    def conditions(self, step: dict) -> dict[str, dict]:
+        return {f"branches[{i}].condition": b["condition"] for i, b in enumerate(step["branches"])}
 
     def run(self, ctx: StepContext) -> Outcome:
         facts = ctx.facts()

@@ -10,7 +10,7 @@ from marshmallow import fields, validate, validates_schema
 from sqlalchemy import select
 
 from actions.base import StepSchema, StepType, register
-from actions.send_email import sender
+from actions.sending import sender
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
 from automations.store.models import User

@@ -18,6 +18,9 @@ class RemoveSchema(StepSchema):
 class RemoveFromWorkflow(StepType):
     schema = RemoveSchema
 
+    def successors(self, step: dict) -> list[str | None]:
+        return [] if step["workflow"] == "current" else [None]
+
     def run(self, ctx: StepContext) -> Outcome:
         target = ctx.step["workflow"]
         if target in ("current", ctx.enrollment.workflow_id):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
+from actions.sending import sender
 from automations.rendering import time_window
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
@@ -19,11 +20,6 @@ class SendEmailSchema(StepSchema):
     reply_to = fields.Email(load_default=None, allow_none=True)
     cc = fields.List(fields.String(validate=validate.Length(max=320)), load_default=list, validate=validate.Length(max=20))
     bcc = fields.List(fields.String(validate=validate.Length(max=320)), load_default=list, validate=validate.Length(max=20))
-
-
-def sender(ctx: StepContext, step: dict, *keys: str) -> dict:
-    """Sender fields: the step's own values, else the workflow settings'."""
-    return {k: step.get(k) or ctx.settings.get(k) for k in keys}
 
 
 @register("send_email")

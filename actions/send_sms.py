@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
-from actions.send_email import sender
+from actions.sending import sender
 from automations.rendering import time_window
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext

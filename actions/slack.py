@@ -22,7 +22,7 @@ class SlackSchema(StepSchema):
 @register("slack")
 class Slack(StepType):
     schema = SlackSchema
-    template_fields = ("text",)
+    template_fields = ("text", "blocks")
 
     def run(self, ctx: StepContext) -> Outcome:
         step = ctx.step

@@ -4,13 +4,11 @@ decides: ``next``, ``goto`` a step, or ``skip_outbound`` until the next wait."""
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
+from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 from actions.base import StepSchema, StepType, register
-from actions.wait_time_delay import reraise_for_marshmallow
-from automations.errors import ValidationError
-from automations.rendering import timecalc
+from actions.timing import AppointmentOffsetFields, appointment_moment
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
 
@@ -28,39 +26,12 @@ class IfPastSchema(Schema):
             raise MarshmallowError("required when action is goto", "target")
 
 
-class WaitAppointmentTimeSchema(StepSchema):
-    direction = fields.String(required=True, validate=validate.OneOf(["before", "after", "exact"]))
-    months = fields.Integer(load_default=0, strict=True)
-    days = fields.Integer(load_default=0, strict=True)
-    hours = fields.Integer(load_default=0, strict=True)
-    minutes = fields.Integer(load_default=0, strict=True)
+class WaitAppointmentTimeSchema(StepSchema, AppointmentOffsetFields):
     if_past = fields.Nested(IfPastSchema, load_default=lambda: IfPastSchema().load({}))
-
-    @validates_schema
-    def _offset_valid(self, data: dict, **_kw) -> None:
-        try:
-            self._offset(data)
-        except ValidationError as exc:
-            raise reraise_for_marshmallow(exc) from exc
-
-    @staticmethod
-    def _offset(data: dict) -> timecalc.AppointmentOffset:
-        return timecalc.AppointmentOffset.normalize(
-            months=data.get("months", 0), days=data.get("days", 0), hours=data.get("hours", 0), minutes=data.get("minutes", 0)
-        )
-
-    @post_load
-    def _roll_over(self, data: dict, **_kw) -> dict:
-        # Store the rolled-over values, so the exported document says what will happen.
-        off = self._offset(data)
-        data.update(months=off.months, days=off.days, hours=off.hours, minutes=off.minutes)
-        return data
 
 
 def wait_target(ctx: StepContext):
-    step = ctx.step
-    offset = timecalc.AppointmentOffset(step["months"], step["days"], step["hours"], step["minutes"])
-    return timecalc.appointment_wait_target(ctx.appointment.start_at, ctx.appointment_tz(), step["direction"], offset)
+    return appointment_moment(ctx.appointment.start_at, ctx.appointment_tz(), ctx.step)
 
 
 @register("wait_appointment_time")

@@ -5,22 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields
 
-from actions.base import END, StepSchema, StepType, register
+from actions.base import END, StepSchema, StepType, branch, register
+from actions.timing import SECONDS, TimeoutSchema
 from automations.runs import conditions
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
-
-SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
-
-
-class TimeoutSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10_000_000))
-    unit = fields.String(required=True, validate=validate.OneOf(list(SECONDS)))
 
 
 class WaitConditionSchema(StepSchema):
@@ -30,15 +21,6 @@ class WaitConditionSchema(StepSchema):
     on_timeout = fields.String(load_default=None, allow_none=True)
 
 
-def branch(ctx: StepContext, target: str | None, log: str, reason: str) -> Outcome:
-    """Go to ``target`` (a step id, ``end``, or None for the next step)."""
-    if target == END:
-        return Outcome("end", log, reason)
-    if target:
-        return Outcome.goto(target, log, reason)
-    return Outcome.next(log, reason)
-
-
 @register("wait_condition")
 class WaitCondition(StepType):
     schema = WaitConditionSchema
@@ -46,6 +28,12 @@ class WaitCondition(StepType):
 
     def targets(self, step: dict) -> dict[str, str]:
         return {k: step[k] for k in ("on_true", "on_timeout") if step.get(k) and step[k] != END}
+
+    def successors(self, step: dict) -> list[str | None]:
+        return [step.get("on_true"), step.get("on_timeout")]
+
+    def conditions(self, step: dict) -> dict[str, dict]:
+        return {"condition": step["condition"]}
 
     def run(self, ctx: StepContext) -> Outcome:
         if conditions.evaluate(ctx.step["condition"], ctx.facts()):

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from marshmallow import fields, validate
 from sqlalchemy import select
 
-from actions.base import END, StepSchema, StepType, register
-from actions.wait_condition import SECONDS, TimeoutSchema, branch
+from actions.base import END, StepSchema, StepType, branch, register
+from actions.timing import SECONDS, TimeoutSchema
 from automations.outbox import inbound
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
-from automations.store.models import EnrollmentLog, Message
+from automations.store.models import Message
 
 #: What a reply to a message on each channel comes back as.
 REPLY_CHANNEL = {"sms": "sms", "call": "sms", "voicemail": "sms", "email": "email"}
@@ -55,20 +55,6 @@ def _what(ctx: StepContext) -> tuple[str, datetime]:
     return wanted, previous.created_at if previous else ctx.now
 
 
-def _remembered(ctx: StepContext) -> tuple[str, datetime] | None:
-    """What the wait recorded when it began (in its log line's detail)."""
-    row = ctx.session.scalars(
-        select(EnrollmentLog)
-        .where(EnrollmentLog.enrollment_id == ctx.enrollment.id, EnrollmentLog.step_id == ctx.step["id"],
-               EnrollmentLog.outcome == "waiting")
-        .order_by(EnrollmentLog.at.desc(), EnrollmentLog.id.desc())
-        .limit(1)
-    ).first()
-    if row is None or "since" not in (row.detail or {}):
-        return None
-    return row.detail["channel"], datetime.fromisoformat(row.detail["since"])
-
-
 @register("wait_reply")
 class WaitReply(StepType):
     schema = WaitReplySchema
@@ -76,6 +62,9 @@ class WaitReply(StepType):
 
     def targets(self, step: dict) -> dict[str, str]:
         return {k: step[k] for k in ("on_reply", "on_timeout") if step.get(k) and step[k] != END}
+
+    def successors(self, step: dict) -> list[str | None]:
+        return [step.get("on_reply"), step.get("on_timeout")]
 
     def _replied(self, ctx: StepContext, channel: str, since: datetime) -> Outcome | None:
         reply = inbound.reply_since(ctx.session, ctx.contact.id, channel, since)
@@ -94,14 +83,19 @@ class WaitReply(StepType):
         until = ctx.now + timedelta(seconds=timeout["amount"] * SECONDS[timeout["unit"]]) if timeout else None
         on = "any channel" if channel == "any" else channel
         why = f"waiting for a reply by {on}" + (f" until {until.isoformat()}" if until else "")
-        return Outcome.wait(until, "reply", why, channel=channel, since=since.isoformat())
+        return Outcome.wait(until, "reply", why, reply=(channel, since), channel=channel, since=since.isoformat())
 
     def resume(self, ctx: StepContext, cause: str) -> Outcome:
-        channel, since = _remembered(ctx) or _what(ctx)
+        enrollment = ctx.enrollment
+        if enrollment.reply_channel and enrollment.reply_since:
+            channel, since = enrollment.reply_channel, enrollment.reply_since
+        else:  # a wait begun before these columns existed and not migrated: listen from now on
+            channel, since = _what(ctx)
         done = self._replied(ctx, channel, since)
         if done is not None:
             return done
         wake = ctx.enrollment.wake_at
         if cause == "due" and wake is not None and wake <= ctx.now:
             return branch(ctx, ctx.step.get("on_timeout"), "resumed", "timed out waiting for a reply")
-        return Outcome.wait(wake, "reply", "still waiting for a reply", channel=channel, since=since.isoformat())
+        return Outcome.wait(wake, "reply", "still waiting for a reply", reply=(channel, since), channel=channel,
+                            since=since.isoformat())

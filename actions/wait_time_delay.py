@@ -3,43 +3,16 @@ advance window (allowed weekdays and between-hours in the workflow's time zone).
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate, validates_schema
-from marshmallow import ValidationError as MarshmallowError
+from marshmallow import fields, validate, validates_schema
 
 from actions.base import StepSchema, StepType, register
+from actions.timing import WindowSchema, parse_window, reraise_for_marshmallow
 from automations.errors import ValidationError
 from automations.rendering import timecalc
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
 
 UNITS = ["seconds", "minutes", "hours", "days"]
-
-
-class WindowSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    days = fields.List(fields.String(), load_default=list)
-    start = fields.String(load_default=None, allow_none=True)
-    end = fields.String(load_default=None, allow_none=True)
-
-
-def parse_window(window: dict | None, prefix: str = "window") -> timecalc.AdvanceWindow | None:
-    if not window:
-        return None
-    return timecalc.AdvanceWindow.parse(window.get("days") or [], window.get("start"), window.get("end"), path_prefix=prefix)
-
-
-def reraise_for_marshmallow(exc: ValidationError) -> MarshmallowError:
-    """Our ValidationError (path → reasons) as marshmallow's, so paths nest under the step."""
-    nested: dict = {}
-    for path, reasons in exc.fields.items():
-        node = nested
-        parts = path.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = reasons
-    return MarshmallowError(nested)
 
 
 class WaitTimeDelaySchema(StepSchema):
@@ -59,6 +32,9 @@ class WaitTimeDelaySchema(StepSchema):
 class WaitTimeDelay(StepType):
     schema = WaitTimeDelaySchema
     is_wait = True
+
+    def holds(self, step: dict) -> bool:
+        return step["amount"] > 0
 
     def run(self, ctx: StepContext) -> Outcome:
         step = ctx.step

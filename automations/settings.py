@@ -72,6 +72,8 @@ class Settings:
     zoom_webhook_secret: str | None = None
     zoom_api_base: str = "https://api.zoom.us/v2"
     zoom_oauth_base: str = "https://zoom.us"
+    #: Messages one enrollment may queue to its contact before it is stopped (a runaway loop backstop).
+    max_sends_per_enrollment: int = 20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +103,7 @@ class Settings:
             zoom_webhook_secret=env.get("ZOOM_WEBHOOK_SECRET_TOKEN") or None,
             zoom_api_base=read.url("ZOOM_API_BASE", "https://api.zoom.us/v2"),
             zoom_oauth_base=read.url("ZOOM_OAUTH_BASE", "https://zoom.us"),
+            max_sends_per_enrollment=read.number("PUNCTUAL_MAX_SENDS_PER_ENROLLMENT", 20, int, minimum=1),
         )
 
 

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from automations.booking import contacts
-from automations.store.models import Appointment, Contact, Enrollment, Location, Notification
+from automations.documents import workflows
+from automations.documents.workflow_schema import load_document
+from automations.store.models import Appointment, Contact, Enrollment, Location, Notification, WorkflowVersion
 from tests.factories import book, doc, log_lines, messages, publish
 
 EMAIL = {"id": "email", "type": "send_email", "subject": "S", "body": "B {{contact.first_name}}"}
@@ -65,6 +67,23 @@ def test_appointment_days_are_calendar_days_across_dst(factory, runtime, clock, 
     run(factory, runtime, clock, world, steps, start=start)
     with factory() as s:
         assert only_enrollment(s).wake_at == datetime(2027, 3, 13, 14, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "wake"),
+    [
+        # 02:30 EDT on Monday 2027-03-15; a day before is 02:30 on the 14th, which New York skips: 03:30 EDT.
+        (datetime(2027, 3, 15, 6, 30, tzinfo=UTC), 1, datetime(2027, 3, 14, 7, 30, tzinfo=UTC)),
+        # 45 days before is 45 calendar days, never 1 month 15 days.
+        (datetime(2027, 1, 20, 15, 0, tzinfo=UTC), 45, datetime(2026, 12, 6, 15, 0, tzinfo=UTC)),
+    ],
+    ids=["day-before-in-gap", "45-days"],
+)
+def test_days_before_through_the_engine(factory, runtime, clock, world, start, days, wake):
+    steps = ({"id": "w", "type": "wait_appointment_time", "direction": "before", "days": days}, SMS)
+    run(factory, runtime, clock, world, steps, start=start)
+    with factory() as s:
+        assert only_enrollment(s).wake_at == wake
 
 
 def test_past_policy_next(factory, runtime, clock, world):
@@ -155,9 +174,28 @@ def test_if_else_first_true_branch_wins_and_sees_rescheduled(factory, runtime, c
         assert "ny matched" in log_lines(s, only_enrollment(s).id)[1][2]
 
 
+def publish_unchecked(session, world, document, now):
+    """A version as an older release could have published it (before loops were refused)."""
+    loc = session.get(Location, world.location_id)
+    wf = workflows.create(session, loc, document, now=now)
+    version = WorkflowVersion(workflow_id=wf.id, number=1, document=load_document(document), published_at=now)
+    session.add(version)
+    session.flush()
+    wf.current_version_id, wf.status = version.id, "published"
+    return wf
+
+
+def run_unchecked(factory, runtime, clock, world, steps, **booking):
+    with factory() as s, s.begin():
+        publish_unchecked(s, world, doc(*steps), clock.now())
+        appt = book(s, world, clock.now(), **booking)
+    runtime.tick()
+    return appt
+
+
 def test_goto_loop_without_wait_fails_cleanly(factory, runtime, clock, world):
     steps = ({"id": "a", "type": "goto", "target": "b"}, {"id": "b", "type": "goto", "target": "a"})
-    run(factory, runtime, clock, world, steps)
+    run_unchecked(factory, runtime, clock, world, steps)
     with factory() as s:
         enr = only_enrollment(s)
         assert enr.state == "failed" and "goto loop" in enr.exit_reason

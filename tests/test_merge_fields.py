@@ -166,8 +166,72 @@ def test_booleans_render_as_true_false():
 )
 def test_non_field_text_is_literal(text):
     assert render(text, context_for()) == text
-    assert validate(text) == []
     assert paths(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("Hi {{ contact.first_name ", "not closed with }}"),
+        ("Hi {{ contact.first_name }", "not closed with }}"),
+        ("Hi << contact.first_name", "not closed with >>"),
+        ("{{ spans\nlines }}", "not closed with }}"),
+        ("{% for x in contact.tags %}{{x}}{% endfor %}", "template tags"),
+        ("{%- raw -%}", "template tags"),
+        ("{% if contact.vip %}VIP{% endif %}", "template tags"),
+    ],
+)
+def test_unclosed_fields_and_template_tags_are_reported(text, needle):
+    problems = validate(text)
+    assert any(needle in p for p in problems), problems
+    assert render(text, context_for()) in (text, text.replace("{{x}}", ""))  # still never evaluated
+
+
+@pytest.mark.parametrize("text", ["50% off {%", "a lone }} and a lone >> and a lone <<"])
+def test_prose_that_only_resembles_syntax_is_fine(text):
+    assert validate(text) == []
+    assert render(text, context_for()) == text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{" * (512 * 1024),
+        "<<" * (512 * 1024),
+        "{{<<" * (256 * 1024),
+        ("{{ contact.first_name }}" + "{{" * 1000 + "\n") * 520,
+        "{{" + "x" * (1024 * 1024) + "}}",
+    ],
+    ids=["open-braces", "open-angles", "mixed", "lines", "one-huge-field"],
+)
+def test_scanning_a_1mib_worst_case_body_is_linear(body):
+    import time as _time
+
+    assert len(body) >= 1024 * 1024 - 100
+    started = _time.perf_counter()
+    scan = mf._scan(body)
+    elapsed = _time.perf_counter() - started
+    assert elapsed < 0.5, elapsed
+    assert "".join(t if isinstance(t, str) else t.raw for t in scan.tokens) == body
+    started = _time.perf_counter()
+    validate(body)
+    render(body, context_for())
+    assert _time.perf_counter() - started < 0.5
+
+
+def test_scan_matches_the_old_regex_on_tricky_texts():
+    import re as _re
+
+    old = _re.compile(r"\{\{([^\n]*?)\}\}|<<([^\n]*?)>>")
+    for text in ["{{{x}}}", "<<{{a}}>>", "{{ a << b }} >>", "{{a}}{{b}}", "<<a\n>>{{b}}", "{{ <<x>>", "}}{{a}}<<"]:
+        expected = [m.group(0) for m in old.finditer(text)]
+        assert [t.raw for t in mf._scan(text).tokens if not isinstance(t, str)] == expected, text
+
+
+def test_rendered_output_is_capped():
+    ctx = {"contact": {"notes": "x" * 10_000}}
+    text = "{{contact.notes}}" * 1000
+    assert len(render(text, ctx)) == mf.MAX_RENDERED_CHARS
 
 
 def test_jinja_block_syntax_around_a_field_stays_literal():
@@ -527,9 +591,9 @@ def test_rendering_reuses_compiled_fields():
     text = "Hi {{contact.first_name | default('there')}} on {{appointment.start_time}} <<appointment.meeting_location>>"
     ctx = context_for()
     merge_fields._compile_field.cache_clear()
-    merge_fields._tokenize.cache_clear()
+    merge_fields._scan_cached.cache_clear()
     for _ in range(50):
         render(text, ctx, escape_html=True)
     # Three fields compiled once each; every later render is a cache hit.
     assert merge_fields._compile_field.cache_info().misses == 3
-    assert merge_fields._tokenize.cache_info().hits == 49
+    assert merge_fields._scan_cached.cache_info().hits == 49

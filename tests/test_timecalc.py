@@ -64,8 +64,8 @@ def field_of(excinfo: pytest.ExceptionInfo[ValidationError]) -> str:
         pytest.param(Z(2026, 3, 28, 10), 1, "days", LDN, Z(2026, 3, 29, 9), id="london-days-spring-forward"),
         # 10:00 BST + 1 day = 10:00 GMT: 25 real hours.
         pytest.param(Z(2026, 10, 24, 9), 1, "days", LDN, Z(2026, 10, 25, 10), id="london-days-fall-back"),
-        # 02:30 EST + 1 day = 02:30 on Mar 8, which does not exist: first instant after the gap, 03:00 EDT.
-        pytest.param(Z(2026, 3, 7, 7, 30), 1, "days", NY, Z(2026, 3, 8, 7), id="days-into-gap"),
+        # 02:30 EST + 1 day = 02:30 on Mar 8, which does not exist: shifted by the gap's hour, 03:30 EDT.
+        pytest.param(Z(2026, 3, 7, 7, 30), 1, "days", NY, Z(2026, 3, 8, 7, 30), id="days-into-gap"),
         # 01:30 EDT + 1 day = 01:30 on Nov 1, which happens twice: the first (EDT) one.
         pytest.param(Z(2026, 10, 31, 5, 30), 1, "days", NY, Z(2026, 11, 1, 5, 30), id="days-into-overlap"),
         # From the second 01:30 (EST) on Nov 1, + 1 day = 01:30 EST on Nov 2.
@@ -263,18 +263,18 @@ def test_delay_rejects_naive_now() -> None:
         pytest.param(
             Z(2026, 1, 10, 12), 0, "hours", (["fri"], "22:00", "06:00"), NY, Z(2026, 1, 17, 3), id="next-week"
         ),
-        # Opening 02:30 on Mar 8 does not exist in New York: first instant after the gap, 03:00 EDT.
+        # Opening 02:30 on Mar 8 does not exist in New York: shifted by the gap, 03:30 EDT.
         pytest.param(
-            Z(2026, 3, 8, 6), 0, "hours", ([], "02:30", "04:00"), NY, Z(2026, 3, 8, 7), id="ny-start-in-gap"
+            Z(2026, 3, 8, 6), 0, "hours", ([], "02:30", "04:00"), NY, Z(2026, 3, 8, 7, 30), id="ny-start-in-gap"
         ),
-        # Opening 01:30 on Mar 29 does not exist in London: 02:00 BST = 01:00Z.
+        # Opening 01:30 on Mar 29 does not exist in London: 02:30 BST = 01:30Z.
         pytest.param(
             Z(2026, 3, 29, 0),
             0,
             "hours",
             ([], "01:30", "03:00"),
             LDN,
-            Z(2026, 3, 29, 1),
+            Z(2026, 3, 29, 1, 30),
             id="london-start-in-gap",
         ),
         pytest.param(
@@ -286,11 +286,11 @@ def test_delay_rejects_naive_now() -> None:
             Z(2026, 3, 28, 1, 45),
             id="london-day-before",
         ),
-        # 02:10-02:50 lies wholly in the gap on Mar 8: no window that day, Mar 9 02:10 EDT.
+        # 02:10-02:50 lies wholly in the gap on Mar 8: both ends shift by the gap, 03:10-03:50 EDT.
         pytest.param(
-            Z(2026, 3, 8, 6), 0, "hours", ([], "02:10", "02:50"), NY, Z(2026, 3, 9, 6, 10), id="window-in-gap"
+            Z(2026, 3, 8, 6), 0, "hours", ([], "02:10", "02:50"), NY, Z(2026, 3, 8, 7, 10), id="window-in-gap"
         ),
-        # 01:00-02:30 on Mar 8 closes at 03:00 EDT (07:00Z): 01:30 EST is inside...
+        # 01:00-02:30 on Mar 8 closes at 03:30 EDT (07:30Z): 01:30 EST is inside...
         pytest.param(
             Z(2026, 3, 8, 6, 30),
             0,
@@ -300,9 +300,13 @@ def test_delay_rejects_naive_now() -> None:
             Z(2026, 3, 8, 6, 30),
             id="end-in-gap-in",
         ),
-        # ...03:00 EDT is not: Mar 9 01:00 EDT.
+        # ...so is 03:00 EDT...
         pytest.param(
-            Z(2026, 3, 8, 7), 0, "hours", ([], "01:00", "02:30"), NY, Z(2026, 3, 9, 5), id="end-in-gap-out"
+            Z(2026, 3, 8, 7), 0, "hours", ([], "01:00", "02:30"), NY, Z(2026, 3, 8, 7), id="end-in-gap-still-in"
+        ),
+        # ...03:30 EDT is not: Mar 9 01:00 EDT.
+        pytest.param(
+            Z(2026, 3, 8, 7, 30), 0, "hours", ([], "01:00", "02:30"), NY, Z(2026, 3, 9, 5), id="end-in-gap-out"
         ),
         # Opening 01:30 on Nov 1 happens twice: the first, 01:30 EDT.
         pytest.param(
@@ -429,12 +433,12 @@ def test_window_constructor_validates(kwargs: dict) -> None:
         pytest.param((0, 0, 0, 59), (0, 0, 0, 59), id="59-minutes"),
         pytest.param((0, 0, 30, 0), (0, 1, 6, 0), id="30-hours"),
         pytest.param((0, 0, 24, 0), (0, 1, 0, 0), id="24-hours"),
-        pytest.param((0, 45, 0, 0), (1, 15, 0, 0), id="45-days"),
+        pytest.param((0, 45, 0, 0), (0, 45, 0, 0), id="45-days-stay-days"),
         pytest.param((0, 30, 0, 0), (0, 30, 0, 0), id="30-days-stays"),
-        pytest.param((0, 31, 0, 0), (1, 1, 0, 0), id="31-days"),
-        pytest.param((0, 60, 0, 0), (2, 0, 0, 0), id="60-days"),
-        pytest.param((0, 0, 0, 44640), (1, 1, 0, 0), id="31-days-of-minutes-cascade"),
-        pytest.param((0, 30, 23, 60), (1, 1, 0, 0), id="carry-ripples-up"),
+        pytest.param((0, 31, 0, 0), (0, 31, 0, 0), id="31-days"),
+        pytest.param((0, 60, 0, 0), (0, 60, 0, 0), id="60-days"),
+        pytest.param((0, 0, 0, 44640), (0, 31, 0, 0), id="31-days-of-minutes-cascade"),
+        pytest.param((0, 30, 23, 60), (0, 31, 0, 0), id="carry-ripples-up-to-days-only"),
         pytest.param((9999, 30, 23, 59), (9999, 30, 23, 59), id="max"),
         pytest.param((0, 0, 0, 0), (0, 0, 0, 0), id="zero"),
     ],
@@ -449,7 +453,7 @@ def test_offset_normalize(given: tuple[int, int, int, int], expected: tuple[int,
     ("kwargs", "path"),
     [
         ({"months": 10000}, "months"),
-        ({"months": 9999, "days": 31}, "months"),
+        ({"days": 365_001}, "days"),
         ({"minutes": -1}, "minutes"),
         ({"days": -1}, "days"),
         ({"days": 1.5}, "days"),
@@ -545,10 +549,14 @@ def off(months: int = 0, days: int = 0, hours: int = 0, minutes: int = 0) -> App
         ),
         # 8 hours before 10:00 EDT Mar 8 = 01:00 EST: 9 hours on the wall clock.
         pytest.param(Z(2026, 3, 8, 14), NY, "before", off(hours=8), Z(2026, 3, 8, 6), id="hours-across-gap"),
-        # 02:30 EST Mar 7 + 1 day lands in the gap: 03:00 EDT.
-        pytest.param(Z(2026, 3, 7, 7, 30), NY, "after", off(days=1), Z(2026, 3, 8, 7), id="lands-in-gap"),
-        # London 01:30 GMT Mar 28 + 1 day lands in the gap: 02:00 BST.
-        pytest.param(Z(2026, 3, 28, 1, 30), LDN, "after", off(days=1), Z(2026, 3, 29, 1), id="london-gap"),
+        # 02:30 EST Mar 7 + 1 day lands in the gap: shifted by its hour, 03:30 EDT.
+        pytest.param(Z(2026, 3, 7, 7, 30), NY, "after", off(days=1), Z(2026, 3, 8, 7, 30), id="lands-in-gap"),
+        # London 01:30 GMT Mar 28 + 1 day lands in the gap: 02:30 BST.
+        pytest.param(Z(2026, 3, 28, 1, 30), LDN, "after", off(days=1), Z(2026, 3, 29, 1, 30), id="london-gap"),
+        # "1 day before" 02:30 EDT on Mar 9 2026 lands in the Mar 8 gap: 03:30 EDT Mar 8.
+        pytest.param(Z(2026, 3, 9, 6, 30), NY, "before", off(days=1), Z(2026, 3, 8, 7, 30), id="day-before-in-gap"),
+        # 45 days before is 45 calendar days, never 1 month 15 days.
+        pytest.param(Z(2026, 5, 20, 13), NY, "before", off(days=45), Z(2026, 4, 5, 13), id="45-days-before"),
         # 01:30 EST Nov 2 - 1 day = 01:30 Nov 1, ambiguous: the first (EDT).
         pytest.param(
             Z(2026, 11, 2, 6, 30), NY, "before", off(days=1), Z(2026, 11, 1, 5, 30), id="lands-in-overlap"
@@ -605,13 +613,17 @@ def test_parse_tz_unknown(name: object) -> None:
 @pytest.mark.parametrize(
     ("wall", "tz", "expected"),
     [
-        (datetime(2026, 3, 8, 2, 30), NY, Z(2026, 3, 8, 7)),  # gap -> 03:00 EDT
+        (datetime(2026, 3, 8, 2, 30), NY, Z(2026, 3, 8, 7, 30)),  # gap -> shifted an hour, 03:30 EDT
         (datetime(2026, 3, 8, 2, 0), NY, Z(2026, 3, 8, 7)),  # gap start -> 03:00 EDT
         (datetime(2026, 3, 8, 3, 0), NY, Z(2026, 3, 8, 7)),  # gap end, a real time
         (datetime(2026, 3, 8, 1, 59, 59), NY, Z(2026, 3, 8, 6, 59, 59)),
         (datetime(2026, 11, 1, 1, 30), NY, Z(2026, 11, 1, 5, 30)),  # overlap -> first (EDT)
         (datetime(2026, 11, 1, 1, 30, fold=1), NY, Z(2026, 11, 1, 5, 30)),  # fold is ignored
-        (datetime(2026, 3, 29, 1, 30), LDN, Z(2026, 3, 29, 1)),  # gap -> 02:00 BST
+        (datetime(2026, 3, 29, 1, 30), LDN, Z(2026, 3, 29, 1, 30)),  # gap -> 02:30 BST
+        (datetime(2027, 3, 14, 2, 30), NY, Z(2027, 3, 14, 7, 30)),  # 2027 gap -> 03:30 EDT
+        (datetime(2027, 3, 28, 1, 15), LDN, Z(2027, 3, 28, 1, 15)),  # 2027 gap -> 02:15 BST
+        (datetime(2027, 11, 7, 1, 30), NY, Z(2027, 11, 7, 5, 30)),  # 2027 overlap -> first (EDT)
+        (datetime(2027, 10, 31, 1, 45), LDN, Z(2027, 10, 31, 0, 45)),  # 2027 overlap -> first (BST)
         (datetime(2026, 10, 25, 1, 30), LDN, Z(2026, 10, 25, 0, 30)),  # overlap -> first (BST)
         (datetime(2026, 7, 1, 12, 0), "Asia/Kolkata", Z(2026, 7, 1, 6, 30)),
     ],

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from automations.documents.workflow_schema import check_publishable, load_document
+from automations.documents.validation import publish_problems
+from automations.documents.workflow_schema import load_document
 from automations.errors import ValidationError
 from automations.rendering import merge_fields
 from tests.factories import doc
@@ -79,9 +80,9 @@ def test_publish_reports_unknown_merge_paths_and_ids():
     ))
     loaded["triggers"][0]["filters"]["calendars"] = ["nocal"]
     known = merge_fields.KnownPaths.for_location(["favorite_color"], [])
-    with pytest.raises(ValidationError) as info:
-        check_publishable(loaded, known=known, calendar_ids={"cal"}, user_ids={"u1"})
-    fields = info.value.fields
+    fields: dict[str, list[str]] = {}
+    for p in publish_problems(loaded, known=known, calendar_ids={"cal"}, user_ids={"u1"}):
+        fields.setdefault(p.path, []).append(p.message)
     assert "contact.shoe_size" in fields["steps[0].body"][0] and "Contact.email" in fields["steps[0].body"][0]
     assert "steps[1].user_ids[0]" in fields
     assert "triggers[0].filters.calendars[0]" in fields

@@ -7,7 +7,9 @@ calendars, assigned users, contact tags (any of them), modified by (api, custome
 from __future__ import annotations
 
 from marshmallow import fields, validate
+from sqlalchemy.orm import Session
 
+from automations.store.models import Appointment, Contact, DomainEvent
 from automations.store.states import AppointmentStatus, EventKind, ModifiedBy
 from triggers.base import FilterSchema, TriggerFacts, TriggerType, register
 
@@ -25,6 +27,26 @@ class AppointmentStatusFilters(FilterSchema):
 class AppointmentStatusTrigger(TriggerType):
     filters_schema = AppointmentStatusFilters
     event_kinds = frozenset({EventKind.APPOINTMENT_BOOKED, EventKind.APPOINTMENT_STATUS})
+
+    def facts(self, session: Session, event: DomainEvent) -> TriggerFacts | None:
+        appointment = session.get(Appointment, event.appointment_id) if event.appointment_id else None
+        if appointment is None:
+            return None
+        contact = session.get(Contact, appointment.contact_id)
+        return TriggerFacts(
+            event_kind=event.kind,
+            appointment_id=appointment.id,
+            status=event.payload.get("status"),
+            previous_status=event.payload.get("previous_status"),
+            calendar_id=appointment.calendar_id,
+            assigned_user_id=appointment.assigned_user_id,
+            is_recurring=appointment.is_recurring,
+            contact_tags=tuple(contact.tags or ()),
+            modified_by=event.payload.get("modified_by"),
+        )
+
+    def describe(self, facts: TriggerFacts) -> str:
+        return f"appointment {facts.event_kind.split('.')[-1].replace('_', ' ')} ({facts.status})"
 
     def matches(self, filters: dict, facts: TriggerFacts) -> bool:
         if facts.event_kind not in self.event_kinds:

@@ -15,7 +15,7 @@ from marshmallow import ValidationError as MarshmallowError
 
 from actions import STEP_TYPES
 from actions.base import END
-from actions.wait_time_delay import WindowSchema, parse_window, reraise_for_marshmallow
+from actions.timing import WindowSchema, parse_window, reraise_for_marshmallow
 from automations.errors import ValidationError
 from automations.rendering import merge_fields
 from triggers import TRIGGER_TYPES
@@ -113,23 +113,34 @@ def load_document(data: Any) -> dict:
     """Validate a document's structure and templates; return it normalized with defaults filled in.
 
     Raises ValidationError naming every bad field. Checks that need the location's data (unknown
-    merge paths, calendar and user ids) are in :func:`check_publishable`.
+    merge paths, calendar and user ids) and the publish-only rules (a trigger, no loop without a
+    wait) are in :mod:`automations.documents.validation`.
     """
-    if not isinstance(data, dict):
-        raise ValidationError.single("$", "a workflow document must be a JSON object")
-    errors: dict[str, list[str]] = {}
-    doc = _load(DocumentSchema(), data, "", errors)
-    if doc is None:
-        raise ValidationError("invalid workflow document", fields=errors)
-    doc["triggers"] = [t for t in (_load_trigger(t, i, errors) for i, t in enumerate(doc["triggers"])) if t]
-    steps = [_load_step(s, i, errors) for i, s in enumerate(doc["steps"])]
-    doc["steps"] = [s for s in steps if s]
-    if not errors:
-        _check_graph(doc["steps"], errors)
-        _check_templates(doc["steps"], errors)
+    doc, errors = load_with_errors(data)
     if errors:
         raise ValidationError("invalid workflow document", fields=errors)
     return doc
+
+
+def load_with_errors(data: Any) -> tuple[dict | None, dict[str, list[str]]]:
+    """(normalized document, errors). The document is None when its structure is broken; it is
+    there when only its texts are (so the location checks can still run and report everything)."""
+    if not isinstance(data, dict):
+        return None, {"$": ["a workflow document must be a JSON object"]}
+    errors: dict[str, list[str]] = {}
+    doc = _load(DocumentSchema(), data, "", errors)
+    if doc is None:
+        return None, errors
+    doc["triggers"] = [t for t in (_load_trigger(t, i, errors) for i, t in enumerate(doc["triggers"])) if t]
+    steps = [_load_step(s, i, errors) for i, s in enumerate(doc["steps"])]
+    doc["steps"] = [s for s in steps if s]
+    if errors:
+        return None, errors
+    _check_graph(doc["steps"], errors)
+    if errors:
+        return None, errors
+    _check_templates(doc["steps"], errors)
+    return doc, errors
 
 
 def _load_trigger(raw: dict, i: int, errors: dict[str, list[str]]) -> dict | None:
@@ -152,7 +163,12 @@ def _load_step(raw: dict, i: int, errors: dict[str, list[str]]) -> dict | None:
         reason = "required" if kind is None else f"unknown step type {kind!r}; known: {', '.join(STEP_TYPES.names())}"
         errors.setdefault(f"steps[{i}].type", []).append(reason)
         return None
-    return _load(STEP_TYPES.get(kind).schema(), raw, f"steps[{i}]", errors)
+    step = _load(STEP_TYPES.get(kind).schema(), raw, f"steps[{i}]", errors)
+    if step and step.get("skip_if_after") and STEP_TYPES.get(kind).is_wait:
+        errors.setdefault(f"steps[{i}].skip_if_after", []).append(
+            "a wait step says what happens when its time has passed with if_past, not skip_if_after")
+        return None
+    return step
 
 
 def _check_graph(steps: list[dict], errors: dict[str, list[str]]) -> None:
@@ -178,33 +194,23 @@ def _check_templates(steps: list[dict], errors: dict[str, list[str]]) -> None:
 
 
 def iter_templates(steps: list[dict]):
-    """(index, step, key, template text) for every merge-field template in the steps."""
+    """(index, step, key, template text) for every merge-field template in the steps; ``key`` is a
+    path inside the step, reaching into JSON bodies and Slack blocks (``body.customer.name``)."""
     for i, step in enumerate(steps):
         for key in STEP_TYPES.get(step["type"]).template_fields:
-            text = step.get(key)
-            if isinstance(text, str) and text:
-                yield i, step, key, text
+            for path, text in _strings(step.get(key), key):
+                yield i, step, path, text
 
 
-def check_publishable(doc: dict, *, known: merge_fields.KnownPaths, calendar_ids: set[str], user_ids: set[str]) -> None:
-    """The checks that need the location: unknown merge paths and ids that name nothing."""
-    errors: dict[str, list[str]] = {}
-    if not doc["steps"]:
-        errors["steps"] = ["a published workflow needs at least one step"]
-    for i, _step, key, text in iter_templates(doc["steps"]):
-        unknown = merge_fields.unknown_paths(merge_fields.paths(text), known)
-        if unknown:
-            errors.setdefault(f"steps[{i}].{key}", []).append(f"unknown merge fields: {', '.join(sorted(unknown))}")
-    for i, trig in enumerate(doc["triggers"]):
-        refs = TRIGGER_TYPES.get(trig["type"]).references(trig["filters"])
-        for kind, have in (("calendars", calendar_ids), ("users", user_ids)):
-            for j, ref in enumerate(refs.get(kind, [])):
-                if ref not in have:
-                    field_name = "calendars" if kind == "calendars" else "assigned_users"
-                    errors.setdefault(f"triggers[{i}].filters.{field_name}[{j}]", []).append(f"no {kind[:-1]} with id {ref!r}")
-    for i, step in enumerate(doc["steps"]):
-        for j, uid in enumerate(step.get("user_ids") or []):
-            if uid not in user_ids:
-                errors.setdefault(f"steps[{i}].user_ids[{j}]", []).append(f"no user with id {uid!r}")
-    if errors:
-        raise ValidationError("workflow cannot be published", fields=errors)
+def _strings(value: Any, path: str):
+    # Iterative: a hostile body nested thousands deep must not hit the recursion limit.
+    stack = [(path, value)]
+    while stack:
+        here, node = stack.pop()
+        if isinstance(node, str):
+            if node:
+                yield here, node
+        elif isinstance(node, dict):
+            stack.extend((f"{here}.{k}", v) for k, v in reversed(list(node.items())))
+        elif isinstance(node, list):
+            stack.extend((f"{here}[{j}]", v) for j, v in reversed(list(enumerate(node))))

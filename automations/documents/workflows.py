@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from automations.documents.workflow_schema import check_publishable, load_document
+from automations.documents.validation import checked_document
+from automations.documents.workflow_schema import load_document
 from automations.errors import Conflict, NotFound
-from automations.rendering import merge_fields
-from automations.store.models import Calendar, Location, User, Workflow, WorkflowVersion
+from automations.store.models import Location, Workflow, WorkflowVersion
 from automations.store.states import WorkflowStatus
 
 
@@ -40,24 +40,23 @@ def update_draft(session: Session, wf: Workflow, document: dict, *, now: datetim
     return wf
 
 
-def known_paths(location: Location) -> merge_fields.KnownPaths:
-    return merge_fields.KnownPaths.for_location(location.custom_field_keys or [], list((location.custom_values or {}).keys()))
-
-
 def publish(session: Session, wf: Workflow, *, now: datetime) -> WorkflowVersion:
-    """Validate the draft fully (merge paths, ids) and freeze it as the next version."""
-    location = session.get(Location, wf.location_id)
-    doc = load_document(wf.draft)
-    calendars = set(session.scalars(select(Calendar.id).where(Calendar.location_id == location.id)))
-    users = set(session.scalars(select(User.id).where(User.location_id == location.id)))
-    check_publishable(doc, known=known_paths(location), calendar_ids=calendars, user_ids=users)
-    number = (session.scalar(select(func.max(WorkflowVersion.number)).where(WorkflowVersion.workflow_id == wf.id)) or 0) + 1
-    version = WorkflowVersion(workflow_id=wf.id, number=number, document=copy.deepcopy(doc), published_at=now)
-    session.add(version)
-    session.flush()
-    wf.current_version_id = version.id
-    wf.status = WorkflowStatus.PUBLISHED
-    wf.updated_at = now
+    """Validate the draft fully (every problem at once, see ``validation``) and freeze it as the next
+    version. A draft identical to the latest version publishes that version again: no new number."""
+    doc = checked_document(session, wf.location_id, wf.draft)
+    latest = session.get(WorkflowVersion, wf.current_version_id) if wf.current_version_id else None
+    if latest is not None and latest.document == doc:
+        version = latest
+    else:
+        number = (session.scalar(select(func.max(WorkflowVersion.number))
+                                 .where(WorkflowVersion.workflow_id == wf.id)) or 0) + 1
+        version = WorkflowVersion(workflow_id=wf.id, number=number, document=copy.deepcopy(doc), published_at=now)
+        session.add(version)
+        session.flush()
+        wf.current_version_id = version.id
+    if wf.status != WorkflowStatus.PUBLISHED or version is not latest:
+        wf.status = WorkflowStatus.PUBLISHED
+        wf.updated_at = now
     return version
 
 

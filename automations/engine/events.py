@@ -1,15 +1,18 @@
 """Handling domain events, once each and in order per appointment:
 
 (a) the meeting link was already reconciled when the change was written;
-(b) this appointment's live enrollments react — exit on cancel, restart or recalculate on
-    reschedule, re-check wait-for-condition steps;
-(c) every published workflow whose trigger matches enrolls the contact, and new enrollments run
-    at once (so a confirmation is in the outbox in the same transaction).
+(b) the live enrollments the event concerns react (``REACTIONS``) — exit on cancel, restart or
+    recalculate on reschedule, re-check wait-for-condition steps, resume reply waits;
+(c) the trigger types whose ``event_kinds`` hold the event's kind read it into facts, every published
+    workflow with a matching trigger enrolls the contact, and new enrollments run at once (so a
+    confirmation is in the outbox in the same transaction). A new trigger type is one module in
+    ``triggers/``: nothing here names a trigger or the kinds it listens to.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import exists, select, update
@@ -22,7 +25,6 @@ from automations.runs.workflow_doc import doc_for_version
 from automations.store.db import is_postgres
 from automations.store.models import (
     Appointment,
-    Contact,
     DomainEvent,
     Enrollment,
     Message,
@@ -36,15 +38,9 @@ from automations.store.states import (
     MessageStatus,
     WorkflowStatus,
 )
-from triggers import TRIGGER_TYPES, TriggerFacts
+from triggers import listening_to
 
 log = logging.getLogger(__name__)
-APPOINTMENT_KINDS = {
-    EventKind.APPOINTMENT_BOOKED,
-    EventKind.APPOINTMENT_STATUS,
-    EventKind.APPOINTMENT_RESCHEDULED,
-    EventKind.APPOINTMENT_UPDATED,
-}
 
 
 def claim_batch(session: Session, limit: int) -> list[DomainEvent]:
@@ -69,12 +65,13 @@ def claim_batch(session: Session, limit: int) -> list[DomainEvent]:
     return list(session.scalars(query))
 
 
-def process_batch(session: Session, now: datetime, limit: int = 200) -> int:
+def process_batch(session: Session, now: datetime, limit: int = 200, *,
+                  max_sends: int = interpreter.DEFAULT_MAX_SENDS) -> int:
     events = claim_batch(session, limit)
     for event in events:
         try:
             with session.begin_nested():
-                handle(session, event, now)
+                handle(session, event, now, max_sends=max_sends)
         except SQLAlchemyError:
             raise
         except Exception as exc:  # a bug in one event must not stall every later one
@@ -84,61 +81,57 @@ def process_batch(session: Session, now: datetime, limit: int = 200) -> int:
     return len(events)
 
 
-def handle(session: Session, event: DomainEvent, now: datetime) -> None:
-    if event.kind in APPOINTMENT_KINDS and event.appointment_id:
-        appointment = session.get(Appointment, event.appointment_id)
-        if event.kind in (EventKind.APPOINTMENT_BOOKED, EventKind.APPOINTMENT_STATUS):
-            _on_status(session, event, appointment, now)
-        elif event.kind == EventKind.APPOINTMENT_RESCHEDULED:
-            _on_reschedule(session, event, appointment, now)
-        _recheck_conditions(session, Enrollment.appointment_id == appointment.id, now)
-    elif event.kind == EventKind.CONTACT_UPDATED and event.contact_id:
-        _recheck_conditions(session, Enrollment.contact_id == event.contact_id, now)
-    elif event.kind == EventKind.MEETING_RESOLVED:
-        release_held_messages(session, event.payload["meeting_id"], now)
-    elif event.kind == EventKind.CONTACT_REPLIED and event.contact_id:
-        replies.on_reply(session, event.contact_id, event.payload, now)
+def handle(session: Session, event: DomainEvent, now: datetime, *,
+           max_sends: int = interpreter.DEFAULT_MAX_SENDS) -> None:
+    """(b) the live enrollments the event concerns react; (c) the trigger types listening to its kind
+    enroll the contact in every published workflow they match."""
+    reaction = REACTIONS.get(event.kind)
+    if reaction is not None:
+        reaction(session, event, now, max_sends)
+    _enroll(session, event, now, max_sends)
 
 
-def _on_status(session: Session, event: DomainEvent, appointment: Appointment, now: datetime) -> None:
+def _enroll(session: Session, event: DomainEvent, now: datetime, max_sends: int) -> None:
+    for ttype in listening_to(event.kind):
+        facts = ttype.facts(session, event)
+        if facts is None:
+            continue
+        appointment = session.get(Appointment, facts.appointment_id)
+        for workflow, version in _published(session, appointment.location_id):
+            doc = doc_for_version(version)
+            matched = next((t for t in doc.triggers if t["type"] == ttype.name and ttype.matches(t["filters"], facts)),
+                           None)
+            if matched is None:
+                continue
+            why_not = enrollments.may_enroll(session, workflow, appointment.id, doc.settings, str(event.id))
+            if why_not:
+                log.debug("not enrolling %s in %s: %s", appointment.id, workflow.id, why_not)
+                continue
+            enrollment = enrollments.start(
+                session, workflow=workflow, version=version, appointment=appointment, event_id=str(event.id),
+                trigger_status=facts.status, rescheduled=appointment.rescheduled, now=now,
+                first_step=doc.first_step_id(),
+                reason=f"trigger {matched.get('name') or matched['type']}: {ttype.describe(facts)}",
+            )
+            interpreter.advance(session, enrollment, now, cause="run", max_sends=max_sends)
+
+
+def _on_status(session: Session, event: DomainEvent, now: datetime, max_sends: int) -> None:
+    """Cancellation: a cancelled, invalid or no-show appointment's runs started by other statuses exit."""
     status = event.payload.get("status")
     if status in ENDING_STATUSES:
-        for enrollment in enrollments.live_for_appointment(session, appointment.id):
+        for enrollment in enrollments.live_for_appointment(session, event.appointment_id):
             if enrollment.trigger_status != status:
                 enrollments.finish(session, enrollment, state=EnrollmentState.EXITED, now=now, cancel_pending=True,
                                    reason=f"appointment cancelled (status {status})")
-    contact = session.get(Contact, appointment.contact_id)
-    facts = TriggerFacts(
-        event_kind=event.kind,
-        status=status,
-        previous_status=event.payload.get("previous_status"),
-        calendar_id=appointment.calendar_id,
-        assigned_user_id=appointment.assigned_user_id,
-        is_recurring=appointment.is_recurring,
-        contact_tags=tuple(contact.tags or ()),
-        modified_by=event.payload.get("modified_by"),
-    )
-    for workflow, version in _published(session, appointment.location_id):
-        doc = doc_for_version(version)
-        matched = next(
-            (t for t in doc.triggers if TRIGGER_TYPES.get(t["type"]).matches(t["filters"], facts)), None
-        )
-        if matched is None:
-            continue
-        why_not = enrollments.may_enroll(session, workflow, appointment.id, doc.settings, str(event.id))
-        if why_not:
-            log.debug("not enrolling %s in %s: %s", appointment.id, workflow.id, why_not)
-            continue
-        label = matched.get("name") or matched["type"]
-        enrollment = enrollments.start(
-            session, workflow=workflow, version=version, appointment=appointment, event_id=str(event.id),
-            trigger_status=status, rescheduled=appointment.rescheduled, now=now, first_step=doc.first_step_id(),
-            reason=f"trigger {label}: appointment {event.kind.split('.')[-1].replace('_', ' ')} ({status})",
-        )
-        interpreter.advance(session, enrollment, now, cause="run")
+    _recheck_conditions(session, Enrollment.appointment_id == event.appointment_id, now, max_sends)
 
 
-def _on_reschedule(session: Session, event: DomainEvent, appointment: Appointment, now: datetime) -> None:
+def _on_reschedule(session: Session, event: DomainEvent, now: datetime, max_sends: int) -> None:
+    """Restart (exit and re-enter from the first step) or recalculate appointment-time waits."""
+    appointment = session.get(Appointment, event.appointment_id) if event.appointment_id else None
+    if appointment is None:
+        return
     for enrollment in enrollments.live_for_appointment(session, appointment.id):
         version = session.get(WorkflowVersion, enrollment.version_id)
         settings = doc_for_version(version).settings
@@ -149,7 +142,7 @@ def _on_reschedule(session: Session, event: DomainEvent, appointment: Appointmen
             if enrollment.state == EnrollmentState.WAITING and enrollment.wait_kind == "appointment_time":
                 # Arrive at the wait again: it recomputes its time and applies the past-time policy.
                 enrollment.state = EnrollmentState.ACTIVE
-                interpreter.advance(session, enrollment, now, cause="run")
+                interpreter.advance(session, enrollment, now, cause="run", max_sends=max_sends)
             continue
         enrollments.finish(session, enrollment, state=EnrollmentState.EXITED, now=now, cancel_pending=True,
                            reason="appointment rescheduled: restarting from the first step")
@@ -163,15 +156,33 @@ def _on_reschedule(session: Session, event: DomainEvent, appointment: Appointmen
             trigger_status=enrollment.trigger_status, rescheduled=True, now=now, first_step=doc.first_step_id(),
             reason="re-entered after reschedule",
         )
-        interpreter.advance(session, restarted, now, cause="run")
+        interpreter.advance(session, restarted, now, cause="run", max_sends=max_sends)
+    _recheck_conditions(session, Enrollment.appointment_id == appointment.id, now, max_sends)
 
 
-def _recheck_conditions(session: Session, which, now: datetime) -> None:
+def _on_appointment_updated(session: Session, event: DomainEvent, now: datetime, max_sends: int) -> None:
+    _recheck_conditions(session, Enrollment.appointment_id == event.appointment_id, now, max_sends)
+
+
+def _on_contact_updated(session: Session, event: DomainEvent, now: datetime, max_sends: int) -> None:
+    _recheck_conditions(session, Enrollment.contact_id == event.contact_id, now, max_sends)
+
+
+def _on_meeting_resolved(session: Session, event: DomainEvent, now: datetime, max_sends: int) -> None:
+    release_held_messages(session, event.payload["meeting_id"], now)
+
+
+def _on_contact_replied(session: Session, event: DomainEvent, now: datetime, max_sends: int) -> None:
+    if event.contact_id:
+        replies.on_reply(session, event.contact_id, event.payload, now)
+
+
+def _recheck_conditions(session: Session, which, now: datetime, max_sends: int) -> None:
     waiting = session.scalars(
         select(Enrollment).where(which, Enrollment.state == EnrollmentState.WAITING, Enrollment.wait_kind == "condition")
     ).all()
     for enrollment in waiting:
-        interpreter.advance(session, enrollment, now, cause="event")
+        interpreter.advance(session, enrollment, now, cause="event", max_sends=max_sends)
 
 
 def _published(session: Session, location_id: str) -> list[tuple[Workflow, WorkflowVersion]]:
@@ -198,3 +209,15 @@ def release_held_messages(session: Session, meeting_id: str, now: datetime) -> i
         .values(due_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+#: How the enrollments an event concerns react to it, by kind (enrolling is routed by the trigger types).
+REACTIONS: dict[str, Callable[[Session, DomainEvent, datetime, int], None]] = {
+    EventKind.APPOINTMENT_BOOKED: _on_status,
+    EventKind.APPOINTMENT_STATUS: _on_status,
+    EventKind.APPOINTMENT_RESCHEDULED: _on_reschedule,
+    EventKind.APPOINTMENT_UPDATED: _on_appointment_updated,
+    EventKind.CONTACT_UPDATED: _on_contact_updated,
+    EventKind.MEETING_RESOLVED: _on_meeting_resolved,
+    EventKind.CONTACT_REPLIED: _on_contact_replied,
+}

@@ -10,12 +10,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from actions import STEP_TYPES
+from actions import STEP_TYPES, timing
 from automations.errors import PunctualError
 from automations.runs import enrollments
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
 from automations.runs.workflow_doc import WorkflowDoc, doc_for_version
+from automations.settings import Settings
 from automations.store.models import Appointment, Contact, Enrollment, Location, WorkflowVersion
 from automations.store.states import EnrollmentState
 
@@ -23,14 +24,15 @@ log = logging.getLogger(__name__)
 
 #: Steps one advance may run without waiting; beyond it the run is stopped as a loop.
 MAX_STEPS_PER_ADVANCE = 100
+#: Outbound messages one enrollment may queue to its contact (``Settings.max_sends_per_enrollment``).
+DEFAULT_MAX_SENDS = Settings.max_sends_per_enrollment
 
-#: Why an advance happens: ``run`` (arrived at a step), ``due`` (a wait's time came), ``event``.
-CAUSES = ("run", "due", "event")
 
-
-def advance(session: Session, enrollment: Enrollment, now: datetime, cause: str = "run") -> None:
+def advance(session: Session, enrollment: Enrollment, now: datetime, cause: str = "run", *,
+            max_sends: int = DEFAULT_MAX_SENDS) -> None:
     """Run the enrollment from its current step. ``cause`` says whether the current step is being
-    arrived at (``run``) or a wait on it is being woken (``due``/``event``)."""
+    arrived at (``run``) or a wait on it is being woken (``due``/``event``). An outbound step
+    reached after ``max_sends`` messages to the contact stops the run (a loop that slipped through)."""
     version = session.get(WorkflowVersion, enrollment.version_id)
     doc = doc_for_version(version)
     location = session.get(Location, enrollment.location_id)
@@ -45,7 +47,7 @@ def advance(session: Session, enrollment: Enrollment, now: datetime, cause: str 
                                now=now, cancel_pending=False)
             return
         ctx = StepContext(session, now, enrollment, doc, step, location, contact, appointment)
-        outcome = _run_step(ctx, resuming, cause)
+        outcome = _run_step(ctx, resuming, cause, max_sends)
         resuming = False
         enrollments.log(session, enrollment, outcome=outcome.log, reason=outcome.reason, now=now, step=step,
                         detail=outcome.detail)
@@ -57,12 +59,23 @@ def advance(session: Session, enrollment: Enrollment, now: datetime, cause: str 
                        reason=f"failed: more than {MAX_STEPS_PER_ADVANCE} steps without a wait (a goto loop?)")
 
 
-def _run_step(ctx: StepContext, resuming: bool, cause: str) -> Outcome:
+def _run_step(ctx: StepContext, resuming: bool, cause: str, max_sends: int) -> Outcome:
     stype = STEP_TYPES.get(ctx.step["type"])
     if stype.is_wait and not resuming:
         ctx.enrollment.skip_outbound = False  # reaching a wait ends skip_outbound
     if stype.outbound and ctx.enrollment.skip_outbound:
         return Outcome.next("skipped", "skipped: past-time policy (outbound actions skipped until the next wait)")
+    guard = ctx.step.get("skip_if_after")
+    if guard and not resuming and ctx.appointment is not None:
+        moment = timing.appointment_moment(ctx.appointment.start_at, ctx.appointment_tz(), guard)
+        if ctx.now > moment:
+            return Outcome.next("skipped", f"skipped: past-time policy: its moment ({moment.isoformat()}, "
+                                           "skip_if_after) had passed")
+    if stype.outbound and (ctx.enrollment.sends or 0) >= max_sends:
+        log.warning("enrollment %s stopped at step %s: send cap of %d reached", ctx.enrollment.id, ctx.step["id"],
+                    max_sends)
+        return Outcome("exit", "stopped", f"stopped: send cap reached ({max_sends} messages to the contact in this "
+                                          "run; PUNCTUAL_MAX_SENDS_PER_ENROLLMENT)")
     try:
         return stype.resume(ctx, cause) if resuming else stype.run(ctx)
     except PunctualError as exc:
@@ -76,6 +89,7 @@ def _apply(session: Session, enrollment: Enrollment, doc: WorkflowDoc, step: dic
     """Move the enrollment per the outcome. True when the advance stops here."""
     if outcome.skip_outbound:
         enrollment.skip_outbound = True
+    enrollment.reply_channel, enrollment.reply_since = outcome.reply or (None, None)
     if outcome.kind == "wait":
         enrollment.state = EnrollmentState.WAITING
         enrollment.wake_at = outcome.until

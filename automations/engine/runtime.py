@@ -70,7 +70,8 @@ class Runtime:
 
     def run_events(self, now: datetime) -> int:
         with self.factory() as session, session.begin():
-            return events.process_batch(session, now, limit=max(1, self.settings.batch_size // 5))
+            return events.process_batch(session, now, limit=max(1, self.settings.batch_size // 5),
+                                        max_sends=self.settings.max_sends_per_enrollment)
 
     def run_enrollments(self, now: datetime) -> int:
         """Advance due enrollments. Claim and work share one transaction: on PostgreSQL the row
@@ -99,7 +100,8 @@ class Runtime:
                 # only if something breaks is the batch redone one enrollment at a time.
                 with session.begin_nested(), enrollments.batched_logs(session):
                     for enrollment in batch:
-                        interpreter.advance(session, enrollment, now, cause=_cause(enrollment))
+                        interpreter.advance(session, enrollment, now, cause=_cause(enrollment),
+                                            max_sends=self.settings.max_sends_per_enrollment)
             except SQLAlchemyError:
                 raise
             except Exception:
@@ -117,7 +119,8 @@ class Runtime:
     def _advance_one(self, session: Session, enrollment: Enrollment, now: datetime) -> None:
         try:
             with session.begin_nested(), enrollments.batched_logs(session):
-                interpreter.advance(session, enrollment, now, cause=_cause(enrollment))
+                interpreter.advance(session, enrollment, now, cause=_cause(enrollment),
+                                    max_sends=self.settings.max_sends_per_enrollment)
         except SQLAlchemyError:
             raise
         except Exception as exc:  # one broken enrollment must not stop the batch

@@ -6,7 +6,7 @@ filters from a short allowlist, the useful one being a fallback::
     Hi {{contact.first_name | default("there")}}, your link: <<appointment.meeting_location>>
 
 Everything that is not a merge field is literal text. We never hand the user's text to Jinja as a
-template: :func:`_tokenize` cuts it into literal segments and field expressions itself, so ``{% if %}``,
+template: :func:`_scan` cuts it into literal segments and field expressions itself, so ``{% if %}``,
 ``{# ... #}`` or a lone ``{{`` in a message come out exactly as typed. Each field expression is parsed
 by Jinja, checked against a whitelist of node types (names, dotted attribute paths, filters from the
 allowlist, constant filter arguments) and only then compiled by an ``ImmutableSandboxedEnvironment``
@@ -16,7 +16,10 @@ and ``{{ 7*7 }}``; the sandbox and the dict-only lookup would still hold if the 
 
 Rendering never raises on user text: an invalid field renders empty, a missing value renders empty
 (unless ``default`` gives a fallback), and problems are reported ahead of time by :func:`validate`
-(at workflow publish) and :func:`unknown_paths`.
+(at workflow save and publish: invalid fields, an unclosed ``{{``, a ``{% tag %}``) and
+:func:`unknown_paths`. Work is bounded: scanning is one linear pass (:func:`_scan`), texts are cut at
+:data:`MAX_TEMPLATE_CHARS`, output at :data:`MAX_RENDERED_CHARS`, and the whitelist admits no loops,
+calls or arithmetic, so a field costs one dict walk and its filters.
 
 Value rendering: strings as is, numbers with ``str()``, booleans as ``true``/``false`` (so
 ``{{appointment.rescheduled}}`` reads ``true`` or ``false``), lists of scalars joined with ``", "``,
@@ -63,9 +66,18 @@ MAX_FILTERS = 8
 
 ALLOWED_FILTERS: tuple[str, ...] = ("default", "upper", "lower", "title", "capitalize", "trim", "truncate")
 
-# Non-greedy and single-line, so two fields on a line stay two fields and an unclosed ``{{`` in one
-# paragraph can never swallow text up to a ``}}`` several lines further down.
-_FIELD_RE = re.compile(r"\{\{([^\n]*?)\}\}|<<([^\n]*?)>>")
+#: Longest rendered text: a value is never multiplied (there are no loops), but a long custom field
+#: repeated in a long template still must not become a multi-megabyte message.
+MAX_RENDERED_CHARS = 200_000
+
+#: Openers and their closers. A field never spans lines, so an unclosed ``{{`` in one paragraph can
+#: never swallow text up to a ``}}`` several lines further down.
+_DELIMITERS = {"{{": "}}", "<<": ">>"}
+# What makes an unclosed opener or a ``{%`` worth reporting: ``<<`` and ``{%`` also occur in plain
+# prose ("50% off {%", "a << b"), a word after them is what a template would have.
+_LOOKS_LIKE_FIELD = re.compile(r"\s*[A-Za-z_]")
+_LOOKS_LIKE_TAG = re.compile(r"-?\s*[A-Za-z_]")
+_MAX_STRAY_REPORTS = 5
 
 _NOT_A_MERGE_FIELD = "only merge fields like {{ contact.first_name }} are allowed"
 _CONSTANT_ARGUMENTS_ONLY = 'filter arguments must be plain text or numbers, like default("there")'
@@ -330,21 +342,94 @@ def _sample_context(path: str) -> dict[str, Any]:
     return {parts[0]: value}
 
 
-@lru_cache(maxsize=1024)
-def _tokenize(text: str) -> tuple[str | _Field, ...]:
-    """Literal segments (str) and fields, in order. Cached: the outbox renders the same few texts
-    for thousands of recipients."""
+class _Scan(NamedTuple):
+    """A text cut into pieces: literal segments (str) and fields, plus where it looks broken."""
+
+    tokens: tuple[str | _Field, ...]
+    #: (position, opener) of ``{{``/``<<`` that are never closed on their line.
+    unclosed: tuple[tuple[int, str], ...]
+    #: Position of the first ``{% tag`` (Jinja statements are not supported), or -1.
+    tag_at: int
+
+
+def _scan(text: str) -> _Scan:
+    """Cut ``text`` into literal segments and fields in one left-to-right pass: linear time.
+
+    Same result as the regex ``{{([^\\n]*?)}}|<<([^\\n]*?)>>`` (leftmost opener, nearest closer on its
+    line), without its quadratic backtracking over thousands of unclosed openers: once an opener has
+    no closer before the end of its line, neither has any later opener of that kind on the line, so
+    the search for that kind resumes after the line.
+    """
     out: list[str | _Field] = []
-    pos = 0
-    for match in _FIELD_RE.finditer(text):
-        if match.start() > pos:
-            out.append(text[pos : match.start()])
-        source = match.group(1) if match.group(1) is not None else match.group(2)
-        out.append(_compile_field(match.group(0), source))
-        pos = match.end()
-    if pos < len(text):
+    unclosed: list[tuple[int, str]] = []
+    n, pos = len(text), 0
+    next_at = {opener: text.find(opener) for opener in _DELIMITERS}
+    while True:
+        for opener, at in next_at.items():
+            if 0 <= at < pos:
+                next_at[opener] = text.find(opener, pos)
+        found = [(at, opener) for opener, at in next_at.items() if at >= 0]
+        if not found:
+            break
+        start, opener = min(found)
+        eol = text.find("\n", start)
+        eol = n if eol < 0 else eol
+        close = text.find(_DELIMITERS[opener], start + 2, eol)
+        if close < 0:
+            unclosed.append((start, opener))
+            next_at[opener] = text.find(opener, eol) if eol < n else -1
+            continue
+        if start > pos:
+            out.append(text[pos:start])
+        out.append(_compile_field(text[start : close + 2], text[start + 2 : close]))
+        pos = close + 2
+    if pos < n:
         out.append(text[pos:])
-    return tuple(out)
+    tag_at = -1
+    at = text.find("{%")
+    while at >= 0:
+        if _LOOKS_LIKE_TAG.match(text, at + 2):
+            tag_at = at
+            break
+        at = text.find("{%", at + 2)
+    return _Scan(tuple(out), tuple(unclosed), tag_at)
+
+
+@lru_cache(maxsize=1024)
+def _scan_cached(text: str) -> _Scan:
+    # Cached: the outbox renders the same few texts for thousands of recipients.
+    return _scan(text)
+
+
+def _tokenize(text: str) -> tuple[str | _Field, ...]:
+    """Literal segments (str) and fields, in order."""
+    return _scan_cached(text).tokens
+
+
+def _snippet(text: str, at: int) -> str:
+    eol = text.find("\n", at)
+    line = text[at : eol if eol >= 0 else len(text)]
+    return line[:40].rstrip() + ("…" if len(line) > 40 else "")
+
+
+def _structure_problems(text: str) -> list[str]:
+    """Unclosed fields and ``{% tags %}``: they would be sent literally, so they are errors."""
+    scan = _scan_cached(text)
+    problems = []
+    reported = 0
+    for at, opener in scan.unclosed:
+        if opener == "<<" and not _LOOKS_LIKE_FIELD.match(text, at + 2):
+            continue
+        if reported == _MAX_STRAY_REPORTS:
+            problems.append(f"{len(scan.unclosed) - reported} more unclosed merge fields")
+            break
+        reported += 1
+        problems.append(f"{_snippet(text, at)}: this merge field is not closed with {_DELIMITERS[opener]} "
+                        "on the same line")
+    if scan.tag_at >= 0:
+        problems.append(f"{_snippet(text, scan.tag_at)}: template tags such as {{% if %}} or {{% for %}} are not "
+                        "supported; only merge fields like {{ contact.first_name }}")
+    return problems
 
 
 def _fields(text: str) -> Iterable[_Field]:
@@ -366,6 +451,7 @@ def validate(text: str | None) -> list[str]:
         if fld.problem is not None and fld.raw not in seen:
             seen.add(fld.raw)
             problems.append(f"{fld.raw}: {fld.problem}")
+    problems.extend(_structure_problems(text[:MAX_TEMPLATE_CHARS]))
     return problems
 
 
@@ -430,9 +516,11 @@ def render(text: str | None, context: Mapping[str, Any], *, escape_html: bool = 
     if len(text) > MAX_TEMPLATE_CHARS:
         text = text[:MAX_TEMPLATE_CHARS]
     out: list[str] = []
+    size = 0
     for tok in _tokenize(text):
         if isinstance(tok, str):
             out.append(tok)
+            size += len(tok)
             continue
         if tok.evaluate is None:
             continue
@@ -444,4 +532,7 @@ def render(text: str | None, context: Mapping[str, Any], *, escape_html: bool = 
         if escape_html and rendered:
             rendered = html.escape(rendered, quote=True)
         out.append(rendered)
-    return "".join(out)
+        size += len(rendered)
+        if size > MAX_RENDERED_CHARS:
+            break
+    return "".join(out)[:MAX_RENDERED_CHARS]

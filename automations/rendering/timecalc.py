@@ -12,8 +12,8 @@ Two kinds of units, on purpose (see DESIGN.md, "Wait, time delay" and "Wait, eve
 
 Local wall-clock times that do not map to exactly one instant are resolved one way everywhere:
 
-* a time inside a spring-forward gap (02:30 on the night New York skips 02:00-03:00) becomes the first
-  valid instant after the gap (03:00 EDT): the step runs as soon as that wall time has been "passed";
+* a time inside a spring-forward gap (02:30 on the night New York skips 02:00-03:00) is shifted forward
+  by the length of the gap (03:30 EDT), as RFC 5545 and java.time do;
 * an ambiguous time in a fall-back overlap (01:30 on the night New York repeats 01:00-02:00) is the first
   occurrence (``fold=0``, still on summer time).
 """
@@ -48,6 +48,8 @@ UNITS: tuple[str, ...] = ("seconds", "minutes", "hours", "days")
 DIRECTIONS: tuple[str, ...] = ("before", "after", "exact")
 
 MAX_MONTHS = 9999
+#: Days are never carried into months, so they need their own bound (about 1000 years).
+MAX_DAYS = 365_000
 # A window repeats every week, so 8 days ahead (plus the day before, for windows spanning midnight)
 # always contains an opening of any window that opens at all.
 _LOOKAHEAD_DAYS = 8
@@ -107,31 +109,13 @@ def _zone(tz: str | ZoneInfo, path: str = "tz") -> ZoneInfo:
 def local_to_utc(wall: datetime, tz: str | ZoneInfo) -> datetime:
     """The UTC instant at which the wall clock in ``tz`` shows ``wall`` (naive; tzinfo is ignored).
 
-    A wall time inside a spring-forward gap maps to the first instant after the gap (the transition
-    itself); an ambiguous one in a fall-back overlap maps to its first occurrence.
+    A wall time inside a spring-forward gap does not exist: it is shifted forward by the length of the
+    gap (02:30 on a day that skips 02:00-03:00 becomes 03:30), as RFC 5545 and java.time do. An
+    ambiguous one in a fall-back overlap takes its first occurrence. Both are what PEP 495's
+    ``fold=0`` means: read the wall time with the offset in force *before* the transition.
     """
     zone = _zone(tz)
-    naive = wall.replace(tzinfo=None, fold=0)
-    first = naive.replace(tzinfo=zone)  # fold=0: the earlier offset, i.e. the first occurrence
-    as_utc = first.astimezone(UTC)
-    if as_utc.astimezone(zone).replace(tzinfo=None) == naive:
-        return as_utc
-    # In a gap. fold=0 read the wall time with the pre-transition offset (an instant after the
-    # transition), fold=1 with the post-transition offset (an instant before it); the transition lies
-    # between. zoneinfo does not expose transitions, so find it by bisection on whole seconds (tzdata
-    # transitions are always on whole seconds): the first instant whose wall clock reads >= `naive`.
-    lo = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)  # wall clock reads < naive here
-    hi = as_utc  # wall clock reads >= naive here
-    if lo > hi:  # cannot happen for a real gap; keep the bisection well-defined anyway
-        lo, hi = hi, lo
-    lo_s, hi_s = int(lo.timestamp()), int(hi.timestamp())
-    while hi_s - lo_s > 1:
-        mid = (lo_s + hi_s) // 2
-        if datetime.fromtimestamp(mid, zone).replace(tzinfo=None) >= naive:
-            hi_s = mid
-        else:
-            lo_s = mid
-    return datetime.fromtimestamp(hi_s, UTC)
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
 def _wall(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -314,16 +298,16 @@ class AppointmentOffset:
 
         * minutes of 60 or more carry into hours (``minutes // 60``), leaving ``minutes % 60``;
         * hours of 24 or more carry into days (``hours // 24``), leaving ``hours % 24``;
-        * days of **more than 30** carry into months in 30-day units (``days // 30``), leaving
-          ``days % 30``; exactly 30 days stays 30 days, since 0-30 is the day field's range.
+        * days are **never** carried into months: 45 days is 45 calendar days, not 1 month 15 days
+          (a month is not a fixed number of days, and nobody typing 45 days means one).
 
-        So 90 minutes = 1 hour 30 minutes, 30 hours = 1 day 6 hours, 45 days = 1 month 15 days and
-        60 days = 2 months. Note what roll-over means: the carried units take the *calendar* meaning of
-        the larger unit (1 day, 1 month), which across DST or month ends differs from the raw
-        count of hours or days.
+        So 90 minutes = 1 hour 30 minutes, 30 hours = 1 day 6 hours, 45 days = 45 days. Note what
+        roll-over means: the carried units take the *calendar* meaning of the larger unit (1 day),
+        which across DST differs from 24 real hours.
 
-        Every input must be a whole number, 0 or more; months after roll-over must be at most 9999.
-        Errors are :class:`ValidationError` naming ``{path_prefix}.<field>``.
+        Every input must be a whole number, 0 or more; months must be at most 9999 and days (after
+        roll-over) at most :data:`MAX_DAYS`. Errors are :class:`ValidationError` naming
+        ``{path_prefix}.<field>``.
         """
         raw = {"months": months, "days": days, "hours": hours, "minutes": minutes}
         for field, value in raw.items():
@@ -334,12 +318,11 @@ class AppointmentOffset:
         carry, minutes = divmod(minutes, 60)
         carry, hours = divmod(hours + carry, 24)
         days += carry
-        if days > 30:
-            carry, days = divmod(days, 30)
-            months += carry
         if months > MAX_MONTHS:
+            raise ValidationError.single(_path(path_prefix, "months"), f"must be at most {MAX_MONTHS}")
+        if days > MAX_DAYS:
             raise ValidationError.single(
-                _path(path_prefix, "months"), f"must be at most {MAX_MONTHS} (after rolling over days)"
+                _path(path_prefix, "days"), f"must be at most {MAX_DAYS} (after rolling over hours and minutes)"
             )
         return cls(months, days, hours, minutes)
 
@@ -354,8 +337,8 @@ def appointment_wait_target(
 
     ``exact`` is the start itself. ``before``/``after`` first move the start's wall clock in the
     appointment's zone ``tz`` by the calendar months and days (month ends clamp: Jan 31 + 1 month is
-    Feb 28/29), resolve that local time (gap → first instant after it, overlap → first occurrence), then
-    move by the hours and minutes as elapsed time.
+    Feb 28/29), resolve that local time (in a gap: shifted forward by the gap's length; in an overlap:
+    the first occurrence), then move by the hours and minutes as elapsed time.
     """
     _require_aware(start, "start")
     zone = _zone(tz)

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, validate, validates_schema
+from marshmallow import ValidationError as MarshmallowError
 
 from automations.clock import ensure_utc
 
@@ -78,10 +79,26 @@ class RuleSchema(Schema):
     op = fields.String(required=True, validate=validate.OneOf(sorted(OPERATORS)))
     value = fields.Raw(load_default=None, allow_none=True)
 
+    @validates_schema
+    def _value_fits_the_operator(self, data: dict, **_kw) -> None:
+        if data.get("op") == "in" and not isinstance(data.get("value"), list):
+            raise MarshmallowError("must be a list of values for the operator 'in'", "value")
+
 
 class ConditionSchema(Schema):
     match = fields.String(load_default="all", validate=validate.OneOf(["all", "any"]))
     rules = fields.List(fields.Nested(RuleSchema), required=True, validate=validate.Length(min=1, max=50))
+
+
+#: Fields conditions may test beyond the merge fields (raw facts: lists, flags, an aware datetime).
+CONDITION_ONLY_PATHS: frozenset[str] = frozenset({
+    "contact.tags", "contact.sms_dnd", "contact.email_dnd", "appointment.is_recurring", "right_now.datetime",
+})
+
+
+def rule_fields(condition: dict) -> list[tuple[str, str]]:
+    """(path inside the condition, field) for each rule: what publish checks against known paths."""
+    return [(f"rules[{i}].field", rule["field"]) for i, rule in enumerate(condition["rules"])]
 
 
 def lookup(facts: dict, path: str) -> Any:

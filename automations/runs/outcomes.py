@@ -22,6 +22,8 @@ class Outcome:
     wait_kind: str | None = None
     #: Turn on "skip outbound until the next wait" (the skip_outbound past-time policy).
     skip_outbound: bool = False
+    #: A wait for a reply: (channel listened on, replies count from), kept on the enrollment.
+    reply: tuple[str, datetime] | None = None
     detail: dict = field(default_factory=dict)
 
     @classmethod
@@ -33,8 +35,9 @@ class Outcome:
         return cls("goto", log, reason, target=target, detail=detail)
 
     @classmethod
-    def wait(cls, until: datetime | None, wait_kind: str, reason: str, **detail) -> Outcome:
-        return cls("wait", "waiting", reason, until=until, wait_kind=wait_kind, detail=detail)
+    def wait(cls, until: datetime | None, wait_kind: str, reason: str, *,
+             reply: tuple[str, datetime] | None = None, **detail) -> Outcome:
+        return cls("wait", "waiting", reason, until=until, wait_kind=wait_kind, reply=reply, detail=detail)
 
     @classmethod
     def exit(cls, reason: str, **detail) -> Outcome:

@@ -3,7 +3,7 @@ the time, and the one way to send anything (``queue_message`` into the outbox)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -26,8 +26,6 @@ class StepContext:
     location: Location
     contact: Contact
     appointment: Appointment | None
-    #: Set by steps for the interpreter: the number of messages queued by this step.
-    queued: list[Message] = field(default_factory=list)
 
     @property
     def settings(self) -> dict:
@@ -108,5 +106,6 @@ class StepContext:
             created_at=self.now,
         )
         self.session.add(message)
-        self.queued.append(message)
+        if audience == "contact" and outbound:
+            self.enrollment.sends = (self.enrollment.sends or 0) + 1
         return message

@@ -274,6 +274,11 @@ class Enrollment(Base):
     #: Skip outbound steps until the next wait (the ``skip_outbound`` past-time policy).
     skip_outbound: Mapped[bool] = mapped_column(Boolean, default=False)
     rescheduled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Messages queued to the contact so far; the send cap stops a runaway run (PUNCTUAL_MAX_SENDS_PER_ENROLLMENT).
+    sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: A ``wait_reply`` in progress: the channel it listens on (sms | email | any) and since when replies count.
+    reply_channel: Mapped[str | None] = mapped_column(String(8))
+    reply_since: Mapped[datetime | None]
     exit_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
