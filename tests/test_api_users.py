@@ -15,6 +15,7 @@ from tests.test_api_fixtures import (  # noqa: F401  (fixtures)
     app_fixture,
     other_api_fixture,
     other_world_fixture,
+    shape_fields,
     spy_runtime_fixture,
     sqlite_only,
 )
@@ -27,7 +28,6 @@ from tests.zoom_fixtures import (  # noqa: F401  (fixtures)
     zoom_runtime_fixture,
     zoom_settings_fixture,
 )
-from web.openapi import shape_fields
 
 
 def _members(factory, user_id: str) -> list[str | None]:

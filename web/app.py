@@ -15,10 +15,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+import actions  # noqa: F401  (the step registry is complete before the document is built)
+import triggers  # noqa: F401
 from automations.clock import Clock, SystemClock
 from automations.settings import Settings
 from automations.store.db import make_engine, make_session_factory
-from web import errors
+from web import errors, unsubscribe
+from web.api.blueprint import api_blueprint
+from web.hooks import twilio as twilio_hooks
+from web.hooks import zoom as zoom_hooks
+from web.integrations import zoom as zoom_integration
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB: far above any workflow document, far below a memory problem
 
@@ -39,15 +45,6 @@ def state() -> PunctualState:
 
 def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | None = None,
                runtime: Any | None = None, settings: Settings | None = None) -> Flask:
-    # Imported here so ``import web.app`` stays cheap and the registries complete before routes load.
-    import actions  # noqa: F401
-    import triggers  # noqa: F401
-    from web import unsubscribe
-    from web.api import api_blueprint
-    from web.hooks import twilio as twilio_hooks
-    from web.hooks import zoom as zoom_hooks
-    from web.integrations import zoom as zoom_integration
-
     settings = settings or Settings.from_env()
     if factory is None:
         factory = make_session_factory(make_engine(settings.database_url))

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from automations.booking import appointments
 from automations.store.models import Appointment
 from automations.store.states import AppointmentStatus, ModifiedBy
+from web.api import responses as out
 from web.api import serialize
 from web.api.common import (
     BodySchema,
@@ -105,7 +106,7 @@ def _apply_patch(session: Session, appt: Appointment, data: dict) -> bool:
 
 @bp.post("/appointments")
 @doc("Book an appointment (enrolls the contact in matching published workflows)", body=AppointmentBook,
-     response="Appointment", status=201, errors=(409,))
+     response=out.AppointmentOut, status=201, errors=(409,))
 def book() -> ResponseReturnValue:
     data = json_body(AppointmentBook())
     with tx() as s:
@@ -125,7 +126,7 @@ def book() -> ResponseReturnValue:
 
 
 @bp.get("/appointments")
-@doc("List appointments, oldest booking first", query=AppointmentListQuery, response="Appointment", many=True)
+@doc("List appointments, oldest booking first", query=AppointmentListQuery, response=out.AppointmentOut, many=True)
 def list_appointments() -> ResponseReturnValue:
     args = query_args(AppointmentListQuery())
     with tx() as s:
@@ -139,7 +140,7 @@ def list_appointments() -> ResponseReturnValue:
 
 
 @bp.get("/appointments/<appointment_id>")
-@doc("Get an appointment, with its meeting state and meeting location", response="Appointment")
+@doc("Get an appointment, with its meeting state and meeting location", response=out.AppointmentOut)
 def get(appointment_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.appointment(s, owned(s, Appointment, appointment_id))
@@ -147,7 +148,7 @@ def get(appointment_id: str) -> ResponseReturnValue:
 
 @bp.patch("/appointments/<appointment_id>")
 @doc("Change status, time (reschedule) and details in one transaction", body=AppointmentPatch,
-     response="Appointment", errors=(409,))
+     response=out.AppointmentOut, errors=(409,))
 def patch(appointment_id: str) -> ResponseReturnValue:
     data = json_body(AppointmentPatch())
     with tx() as s:
@@ -160,7 +161,7 @@ def patch(appointment_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/appointments/<appointment_id>/cancel")
-@doc("Cancel an appointment (its reminders stop; pending messages are withdrawn)", response="Appointment")
+@doc("Cancel an appointment (its reminders stop; pending messages are withdrawn)", response=out.AppointmentOut)
 def cancel(appointment_id: str) -> ResponseReturnValue:
     json_body(BodySchema(), optional=True)  # no fields; still refuse a malformed body
     with tx() as s:

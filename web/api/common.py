@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from flask import current_app, request
 from marshmallow import RAISE, Schema, fields, validate
@@ -28,10 +28,10 @@ from automations.store.db import transaction
 from automations.store.models import Location
 from web.auth import current_location_id
 
-if TYPE_CHECKING:
-    from web.app import PunctualState
-
 T = TypeVar("T")
+
+#: Where the API lives; every resource blueprint is nested under it.
+PREFIX = "/api/v1"
 
 #: Deeper JSON than this is an attack or a bug: workflow documents nest about six levels.
 MAX_JSON_DEPTH = 64
@@ -46,7 +46,8 @@ MIN_YEAR, MAX_YEAR = 1900, 2999
 # -- request context -----------------------------------------------------------------------------
 
 
-def _state() -> PunctualState:
+def _state() -> Any:
+    """The app's ``PunctualState`` (``web.app``): found at run time, never imported from up there."""
     return current_app.extensions["punctual"]
 
 
@@ -139,7 +140,9 @@ class Cursor(fields.Field):
 
     default_error_messages = {"invalid": "not a cursor returned by this API"}
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[datetime, str]:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[datetime, str] | None:
+        if value == "":  # ``cursor=``: a client that templates the URL before it has a cursor
+            return None
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
             at, row_id = json.loads(raw)
@@ -305,18 +308,20 @@ def page(items: list[dict], next_cursor: str | None) -> dict:
 # -- OpenAPI metadata --------------------------------------------------------------------------------
 
 
-def doc(summary: str, *, body: Schema | type[Schema] | dict | None = None, query: type[Schema] | None = None,
-        response: str | None = None, many: bool = False, status: int = 200, public: bool = False,
-        download: bool = False, errors: tuple[int, ...] = ()) -> Callable[[T], T]:
+def doc(summary: str, *, body: Schema | type[Schema] | None = None, query: type[Schema] | None = None,
+        response: type[Schema] | str | None = None, many: bool = False, status: int = 200, public: bool = False,
+        download: bool = False, errors: tuple[int, ...] = (), body_optional: bool = False) -> Callable[[T], T]:
     """Describe a view for ``web.openapi``: its request body and query schemas, and what it returns.
 
-    ``response`` names a component in ``serialize.RESPONSE_SHAPES``; ``many`` wraps it in a page.
+    ``response`` is a schema of ``web.api.responses`` (or its name without ``Out``); ``many`` wraps it
+    in a page. ``body_optional``: the body may be left out (action endpoints: publish, cancel).
     """
 
     def decorate(view: T) -> T:
         view.__openapi__ = {  # type: ignore[attr-defined]
             "summary": summary, "body": body, "query": query, "response": response, "many": many,
             "status": status, "public": public, "download": download, "errors": errors,
+            "body_optional": body_optional,
         }
         return view
 

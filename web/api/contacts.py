@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from automations.booking import contacts
 from automations.errors import ValidationError
 from automations.store.models import Contact
+from web.api import responses as out
 from web.api import serialize
 from web.api.common import (
     BodySchema,
@@ -76,7 +77,7 @@ def create_contact(session: Session, data: dict, prefix: str = "") -> Contact:
 
 
 @bp.get("/contacts")
-@doc("List contacts, oldest first", query=ContactListQuery, response="Contact", many=True)
+@doc("List contacts, oldest first", query=ContactListQuery, response=out.ContactOut, many=True)
 def list_contacts() -> ResponseReturnValue:
     args = query_args(ContactListQuery())
     with tx() as s:
@@ -88,7 +89,7 @@ def list_contacts() -> ResponseReturnValue:
 
 
 @bp.post("/contacts")
-@doc("Create a contact", body=ContactCreate, response="Contact", status=201)
+@doc("Create a contact", body=ContactCreate, response=out.ContactOut, status=201)
 def create() -> ResponseReturnValue:
     data = json_body(ContactCreate())
     with tx() as s:
@@ -97,7 +98,7 @@ def create() -> ResponseReturnValue:
 
 
 @bp.get("/contacts/<contact_id>")
-@doc("Get a contact", response="Contact")
+@doc("Get a contact", response=out.ContactOut)
 def get(contact_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.contact(owned(s, Contact, contact_id))
@@ -105,7 +106,7 @@ def get(contact_id: str) -> ResponseReturnValue:
 
 @bp.patch("/contacts/<contact_id>")
 @doc("Update some of a contact's fields (emits contact.updated when anything changed)", body=ContactPatch,
-     response="Contact")
+     response=out.ContactOut)
 def patch(contact_id: str) -> ResponseReturnValue:
     data = json_body(ContactPatch())
     with tx() as s:

@@ -9,6 +9,7 @@ from marshmallow import fields, validate
 
 from automations.store.models import Enrollment
 from automations.store.states import EnrollmentState
+from web.api import responses as out
 from web.api import serialize
 from web.api.common import Id, PageQuery, doc, owned, page, paginate, query_args, scoped, tx
 
@@ -23,7 +24,7 @@ class EnrollmentListQuery(PageQuery):
 
 
 @bp.get("/enrollments")
-@doc("List enrollments, oldest first", query=EnrollmentListQuery, response="Enrollment", many=True)
+@doc("List enrollments, oldest first", query=EnrollmentListQuery, response=out.EnrollmentOut, many=True)
 def list_enrollments() -> ResponseReturnValue:
     args = query_args(EnrollmentListQuery())
     with tx() as s:
@@ -36,7 +37,7 @@ def list_enrollments() -> ResponseReturnValue:
 
 
 @bp.get("/enrollments/<enrollment_id>")
-@doc("Get an enrollment with its log lines in order", response="EnrollmentDetail")
+@doc("Get an enrollment with its log lines in order", response=out.EnrollmentDetailOut)
 def get(enrollment_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.enrollment_detail(s, owned(s, Enrollment, enrollment_id))
