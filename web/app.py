@@ -22,6 +22,7 @@ from automations.settings import Settings
 from automations.store.db import make_engine, make_session_factory
 from web import errors, unsubscribe
 from web.api.blueprint import api_blueprint
+from web.api.common import IdConverter
 from web.hooks import twilio as twilio_hooks
 from web.hooks import zoom as zoom_hooks
 from web.integrations import zoom as zoom_integration
@@ -56,6 +57,7 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     app.json.sort_keys = False  # keep serializers' field order: it reads better
     app.extensions["punctual"] = PunctualState(factory=factory, clock=clock or SystemClock(), runtime=runtime,
                                                settings=settings)
+    app.url_map.converters["id"] = IdConverter
     errors.register(app)
     app.register_blueprint(api_blueprint())
     app.register_blueprint(zoom_hooks.bp)  # /hooks/zoom

@@ -187,6 +187,11 @@ class _Builder:
     def finish(self) -> dict:
         document = self.spec.to_dict()
         schemas = document["components"]["schemas"]
+        # Rules a schema enforces in a validator, written down for the document (``json_schema_extra``).
+        for key, name in self.plugin.converter.refs.items():
+            extra = getattr(key[0], "json_schema_extra", None)
+            if extra and name in schemas:
+                schemas[name].update(extra)
         # Response bodies always carry every declared field (null where the field allows it).
         for cls in [*responses.RESPONSE_SCHEMAS, *self.pages.values()]:
             component = schemas.get(_name(cls))

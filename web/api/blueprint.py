@@ -35,6 +35,8 @@ def _reject_nul(_endpoint: str | None, values: dict | None) -> None:
 
 
 def _authenticate() -> None:
+    if request.method == "OPTIONS":  # Flask's automatic answer: the Allow header, no data
+        return
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "__openapi__", {}).get("public"):
         return

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from zoneinfo import available_timezones
 
 from flask import current_app, request
 from marshmallow import RAISE, Schema, fields, validate
@@ -20,10 +21,12 @@ from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.routing import BaseConverter
 
 from automations.clock import ensure_utc
 from automations.documents.workflow_schema import flatten
 from automations.errors import BadRequest, NotFound, ValidationError
+from automations.json_fields import StrictBoolean as StrictBoolean  # re-exported for the resources
 from automations.store.db import transaction
 from automations.store.models import Location
 from web.auth import current_location_id
@@ -88,15 +91,6 @@ def owned(session: Session, model: type[T], obj_id: str, label: str | None = Non
 # -- strict field types --------------------------------------------------------------------------
 
 
-class StrictBoolean(fields.Boolean):
-    """Only JSON true/false: marshmallow's Boolean would take 1, "yes" and "on"."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return value
-
-
 class Timestamp(fields.AwareDateTime):
     """ISO 8601 with a UTC offset (``Z`` or ``-05:00``), returned as aware UTC. A naive time is
     refused: we would have to guess its zone, and guessing wrong sends a reminder an hour off."""
@@ -130,9 +124,35 @@ class Scalar(fields.Field):
         return value
 
 
+class KnownTimeZone(validate.Validator):
+    """One of the IANA zone names this Python knows. (Not ``OneOf``: the document would list ~600 names.)"""
+
+    names = frozenset(available_timezones())
+
+    def __call__(self, value: str) -> str:
+        if value not in self.names:
+            raise MarshmallowError(f"unknown time zone {value!r}: use an IANA name like America/New_York")
+        return value
+
+
+def TimeZone(**kwargs: Any) -> fields.String:
+    """An IANA time zone name (``America/New_York``)."""
+    return fields.String(validate=KnownTimeZone(), metadata={
+        "description": "an IANA time zone name, e.g. America/New_York (unknown names are a 422)",
+        "pattern": r"^[A-Za-z]+(?:/[A-Za-z0-9_+-]+){0,2}$",
+    }, **kwargs)
+
+
 def Id(**kwargs: Any) -> fields.String:
     """A reference to a row by id (named like a field type, since it is used as one)."""
     return fields.String(validate=validate.Length(min=1, max=MAX_ID), **kwargs)
+
+
+class IdConverter(BaseConverter):
+    """``<id:...>`` in a route: a row id, never a sibling route's fixed word, so ``GET /workflows/import``
+    is a 405 naming ``POST`` (with ``Allow``) rather than a 404 for a workflow called "import"."""
+
+    regex = r"(?!import(?![^/]))[^/]+"
 
 
 class Cursor(fields.Field):

@@ -19,6 +19,7 @@ from web.api.common import (
     PageQuery,
     Scalar,
     StrictBoolean,
+    TimeZone,
     doc,
     json_body,
     location,
@@ -43,12 +44,15 @@ class ContactPatch(BodySchema):
     email = fields.Email(allow_none=True, validate=validate.Length(max=320))
     # Normalized to E.164 by automations.booking.contacts (US numbers may omit +1).
     phone = fields.String(allow_none=True, validate=validate.Length(max=40))
-    timezone = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
+    timezone = TimeZone(allow_none=True)
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=100))
     custom_fields = fields.Dict(keys=fields.String(validate=validate.Length(max=100)),
                                 values=Scalar(allow_none=True))
     sms_dnd = StrictBoolean()
     email_dnd = StrictBoolean()
+
+
+IDENTIFYING = ("first_name", "last_name", "email", "phone")
 
 
 class ContactCreate(ContactPatch):
@@ -57,8 +61,12 @@ class ContactCreate(ContactPatch):
 
     @validates_schema
     def _identifiable(self, data: dict, **_kw) -> None:
-        if not any(data.get(k) for k in ("first_name", "last_name", "email", "phone")):
+        if not any(data.get(k) for k in IDENTIFYING):
             raise MarshmallowError("give at least one of first_name, last_name, email or phone")
+
+    #: The rule above, for the OpenAPI document (``web.openapi`` merges it into the component).
+    json_schema_extra = {"anyOf": [{"required": [k], "properties": {k: {"type": "string", "minLength": 1}}}
+                                 for k in IDENTIFYING]}
 
 
 class ContactListQuery(PageQuery):

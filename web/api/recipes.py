@@ -27,7 +27,7 @@ def list_recipes() -> ResponseReturnValue:
 
 @bp.post("/recipes/<slug>/import")
 @doc("Import a recipe as a new workflow (optionally published)", body=RecipeImport, response=out.WorkflowDetailOut,
-     status=201)
+     status=201, body_optional=True)
 def import_recipe(slug: str) -> ResponseReturnValue:
     data = json_body(RecipeImport(), optional=True)
     with tx() as s:

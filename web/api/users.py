@@ -114,7 +114,7 @@ def connect_zoom(user_id: str) -> ResponseReturnValue:
 @doc("Disconnect the user's Zoom account: revoke and delete the tokens. With delete_future_meetings, the "
      "meetings Punctual created in Zoom for upcoming appointments are deleted first (status "
      "`disconnecting` until done); their reminders then use the calendar's fallback location.",
-     body=DisconnectBody, response=out.ZoomDisconnectOut, errors=(409,))
+     body=DisconnectBody, body_optional=True, response=out.ZoomDisconnectOut, errors=(409,))
 def disconnect_zoom(user_id: str) -> ResponseReturnValue:
     body = json_body(DisconnectBody(), optional=True)
     with tx() as s:

@@ -93,14 +93,14 @@ def import_document() -> ResponseReturnValue:
     return result, 201
 
 
-@bp.get("/workflows/<workflow_id>")
+@bp.get("/workflows/<id:workflow_id>")
 @doc("Get a workflow: its draft, status and current version", response=out.WorkflowDetailOut)
 def get(workflow_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.workflow_detail(s, owned(s, Workflow, workflow_id))
 
 
-@bp.put("/workflows/<workflow_id>")
+@bp.put("/workflows/<id:workflow_id>")
 @doc("Replace the draft (published versions are unchanged until the next publish)", body=DocumentSchema,
      response=out.WorkflowDetailOut)
 def replace(workflow_id: str) -> ResponseReturnValue:
@@ -111,7 +111,7 @@ def replace(workflow_id: str) -> ResponseReturnValue:
         return serialize.workflow_detail(s, wf)
 
 
-@bp.post("/workflows/<workflow_id>/publish")
+@bp.post("/workflows/<id:workflow_id>/publish")
 @doc("Publish the draft as the next version (422 naming every problem when it cannot be)",
      response=out.WorkflowDetailOut)
 def publish(workflow_id: str) -> ResponseReturnValue:
@@ -122,7 +122,7 @@ def publish(workflow_id: str) -> ResponseReturnValue:
         return serialize.workflow_detail(s, wf)
 
 
-@bp.post("/workflows/<workflow_id>/unpublish")
+@bp.post("/workflows/<id:workflow_id>/unpublish")
 @doc("Stop enrolling (running enrollments finish on their version)", response=out.WorkflowDetailOut, errors=(409,))
 def unpublish(workflow_id: str) -> ResponseReturnValue:
     json_body(BodySchema(), optional=True)
@@ -132,7 +132,7 @@ def unpublish(workflow_id: str) -> ResponseReturnValue:
         return serialize.workflow_detail(s, wf)
 
 
-@bp.get("/workflows/<workflow_id>/export")
+@bp.get("/workflows/<id:workflow_id>/export")
 @doc("Download the workflow document (the draft, or a published version)", query=ExportQuery, download=True)
 def export(workflow_id: str) -> ResponseReturnValue:
     args = query_args(ExportQuery())
@@ -149,7 +149,7 @@ def export(workflow_id: str) -> ResponseReturnValue:
     )
 
 
-@bp.delete("/workflows/<workflow_id>")
+@bp.delete("/workflows/<id:workflow_id>")
 @doc("Delete a draft that was never published (409 otherwise: its history is kept)", status=204,
      errors=(409,))
 def delete(workflow_id: str) -> ResponseReturnValue:
