@@ -20,7 +20,7 @@ import triggers  # noqa: F401
 from automations.clock import Clock, SystemClock
 from automations.settings import Settings
 from automations.store.db import make_engine, make_session_factory
-from web import errors, unsubscribe
+from web import errors, headers, request_guard, unsubscribe
 from web.api.blueprint import api_blueprint
 from web.api.common import IdConverter
 from web.hooks import twilio as twilio_hooks
@@ -59,6 +59,8 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
                                                settings=settings)
     app.url_map.converters["id"] = IdConverter
     errors.register(app)
+    request_guard.init_app(app)
+    headers.init_app(app)
     app.register_blueprint(api_blueprint())
     app.register_blueprint(zoom_hooks.bp)  # /hooks/zoom
     app.register_blueprint(zoom_integration.bp)  # /integrations/zoom/callback

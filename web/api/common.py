@@ -30,14 +30,13 @@ from automations.json_fields import StrictBoolean as StrictBoolean  # re-exporte
 from automations.store.db import transaction
 from automations.store.models import Location
 from web.auth import current_location_id
+from web.request_guard import MAX_JSON_DEPTH
 
 T = TypeVar("T")
 
 #: Where the API lives; every resource blueprint is nested under it.
 PREFIX = "/api/v1"
 
-#: Deeper JSON than this is an attack or a bug: workflow documents nest about six levels.
-MAX_JSON_DEPTH = 64
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 #: Ids are 32 hex characters; a reference longer than this names nothing.
@@ -89,6 +88,13 @@ def owned(session: Session, model: type[T], obj_id: str, label: str | None = Non
 
 
 # -- strict field types --------------------------------------------------------------------------
+
+
+class QueryBoolean(fields.Boolean):
+    """A boolean in a query string: exactly ``true`` or ``false`` (not 1, yes, on)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(truthy={"true"}, falsy={"false"}, **kwargs)
 
 
 class Timestamp(fields.AwareDateTime):
@@ -218,6 +224,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    # ``1e400`` parses as infinity, which JSON cannot carry back out (and PostgreSQL's json refuses).
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:20]}{'...' if len(text) > 20 else ''} is out of range")
+    return value
+
+
 def _check_tree(data: Any) -> None:
     """Refuse what JSON allows but our storage does not: NUL characters and unpaired surrogates
     in strings (PostgreSQL rejects both), and absurd nesting. Iterative, so depth can't recurse."""
@@ -262,7 +276,7 @@ def json_body(schema: Schema | None = None, *, optional: bool = False) -> dict:
                 f"Content-Type must be application/json (got {request.mimetype or 'none'!r})"
             )
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
         except UnicodeDecodeError:
             raise BadRequest("request body is not UTF-8") from None
         except RecursionError:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
-from marshmallow import fields
 
 from automations.store.models import Notification
 from web.api import responses as out
@@ -13,6 +12,7 @@ from web.api.common import (
     BodySchema,
     Id,
     PageQuery,
+    QueryBoolean,
     doc,
     json_body,
     now,
@@ -29,7 +29,7 @@ bp = Blueprint("notifications", __name__)
 
 class NotificationListQuery(PageQuery):
     user_id = Id()
-    unread = fields.Boolean(metadata={"description": "true: only unread; false: only read"})
+    unread = QueryBoolean(metadata={"description": "true: only unread; false: only read"})
 
 
 @bp.get("/notifications")
