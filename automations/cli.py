@@ -14,6 +14,7 @@ from sqlalchemy import select
 import actions  # noqa: F401  (complete the registries before anything runs)
 import triggers  # noqa: F401
 from automations.booking import appointments
+from automations.cli_keys import keys
 from automations.clock import SystemClock, ensure_utc
 from automations.demo import DEMO_NAME, create_demo
 from automations.documents import recipes
@@ -210,6 +211,8 @@ def enrollments(limit: int) -> None:
             for line in session.scalars(select(EnrollmentLog).where(EnrollmentLog.enrollment_id == e.id).order_by(EnrollmentLog.at, EnrollmentLog.id)):
                 click.echo(f"  {line.at.isoformat()} {line.step_id or '-'}: {line.outcome} — {line.reason}")
 
+
+main.add_command(keys)  # automations keys create|list|rotate|revoke|reissue-demo (automations/cli_keys.py)
 
 if __name__ == "__main__":
     main()

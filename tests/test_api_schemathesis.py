@@ -21,10 +21,11 @@ from werkzeug.serving import make_server
 
 from tests.factories import World
 from tests.test_api_fixtures import (  # noqa: F401  (fixtures)
-    app_fixture,
     spy_runtime_fixture,
     sqlite_only,
 )
+from web.app import create_app
+from web.ratelimit import RateLimits
 
 MAX_EXAMPLES = 5
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -33,8 +34,11 @@ TIME_LIMIT_SECONDS = 100
 
 
 @pytest.fixture(name="served")
-def served_fixture(app):
-    """The app on a real port (one request at a time: SQLite, and a reproducible run)."""
+def served_fixture(factory, clock, spy_runtime):
+    """The app on a real port (one request at a time: SQLite, and a reproducible run). Rate limits off:
+    the run sends wrong keys on purpose and a thousand calls in half a minute."""
+    app = create_app(factory=factory, clock=clock, runtime=spy_runtime,
+                     limits=RateLimits(auth_failures=0, per_key=0, per_address=0))
     server = make_server("127.0.0.1", 0, app, threaded=False)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

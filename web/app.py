@@ -7,7 +7,7 @@ never starts a scheduler: ``automations serve`` does that, and tests drive ``run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app, jsonify
@@ -26,6 +26,7 @@ from web.api.common import IdConverter
 from web.hooks import twilio as twilio_hooks
 from web.hooks import zoom as zoom_hooks
 from web.integrations import zoom as zoom_integration
+from web.ratelimit import RateLimits
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB: far above any workflow document, far below a memory problem
 
@@ -38,6 +39,7 @@ class PunctualState:
     clock: Clock
     runtime: Any | None
     settings: Settings
+    limits: RateLimits = field(default_factory=RateLimits)
 
 
 def state() -> PunctualState:
@@ -45,7 +47,8 @@ def state() -> PunctualState:
 
 
 def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | None = None,
-               runtime: Any | None = None, settings: Settings | None = None) -> Flask:
+               runtime: Any | None = None, settings: Settings | None = None,
+               limits: RateLimits | None = None) -> Flask:
     settings = settings or Settings.from_env()
     if factory is None:
         factory = make_session_factory(make_engine(settings.database_url))
@@ -56,7 +59,7 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     )
     app.json.sort_keys = False  # keep serializers' field order: it reads better
     app.extensions["punctual"] = PunctualState(factory=factory, clock=clock or SystemClock(), runtime=runtime,
-                                               settings=settings)
+                                               settings=settings, limits=limits or RateLimits.from_env())
     app.url_map.converters["id"] = IdConverter
     errors.register(app)
     request_guard.init_app(app)

@@ -12,7 +12,9 @@ from flask.typing import ResponseReturnValue
 from automations.errors import NotFound
 from web import openapi
 from web.api import (
+    api_keys,
     appointments,
+    audit,
     calendars,
     contacts,
     enrollments,
@@ -25,7 +27,8 @@ from web.api import (
 from web.api.common import PREFIX, doc
 from web.auth import authenticate
 
-RESOURCES = (contacts, calendars, appointments, workflows, recipes, enrollments, messages, notifications, users)
+RESOURCES = (contacts, calendars, appointments, workflows, recipes, enrollments, messages, notifications, users,
+             api_keys, audit)
 
 
 def _reject_nul(_endpoint: str | None, values: dict | None) -> None:
@@ -40,7 +43,8 @@ def _authenticate() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "__openapi__", {}).get("public"):
         return
-    authenticate(current_app.extensions["punctual"].factory)
+    state = current_app.extensions["punctual"]
+    authenticate(state.factory, now=state.clock.now(), limits=state.limits)
 
 
 @doc("This document: the OpenAPI 3.1 description of the API", public=True)

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import available_timezones
 
-from flask import current_app, request
+from flask import current_app, g, request
 from marshmallow import RAISE, Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, event, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.routing import BaseConverter
@@ -27,9 +27,10 @@ from automations.clock import ensure_utc
 from automations.documents.workflow_schema import flatten
 from automations.errors import BadRequest, NotFound, ValidationError
 from automations.json_fields import StrictBoolean as StrictBoolean  # re-exported for the resources
+from automations.store.audit import record as record_audit
 from automations.store.db import transaction
 from automations.store.models import Location
-from web.auth import current_location_id
+from web.auth import current_actor, current_location_id
 from web.request_guard import MAX_JSON_DEPTH
 
 T = TypeVar("T")
@@ -55,9 +56,57 @@ def _state() -> Any:
 
 @contextmanager
 def tx() -> Iterator[Session]:
-    """The request's one transaction: everything commits together, or nothing does."""
+    """The request's one transaction: everything commits together, or nothing does — including the
+    audit line that records which key made the change (written when a request that may change
+    anything did change rows)."""
     with transaction(_state().factory) as session:
+        changed = _watch_changes(session)
         yield session
+        if request.method not in SAFE_METHODS:
+            session.flush()
+            if changed:
+                _audit(session, changed)
+
+
+#: Methods that never change anything (never audited).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Rows the engine writes as a side effect of a change; they describe it, they are not its subject.
+_SIDE_TABLES = frozenset({"domain_events", "enrollment_logs", "audit_events", "rate_limit_counters"})
+
+
+def _watch_changes(session: Session) -> list[tuple[str, str, str]]:
+    """(table, row id, kind) of every row the session inserts, updates or deletes, in order."""
+    seen: list[tuple[str, str, str]] = []
+
+    def after_flush(sess: Session, _context: Any) -> None:
+        # After the flush ids are assigned, and new/dirty/deleted still list what it wrote.
+        for kind, rows in (("+", sess.new), ("~", sess.dirty), ("-", sess.deleted)):
+            for row in rows:
+                if kind == "~" and not sess.is_modified(row):
+                    continue
+                table = getattr(row, "__tablename__", type(row).__name__)
+                if table not in _SIDE_TABLES:
+                    seen.append((table, str(getattr(row, "id", "") or ""), kind))
+
+    event.listen(session, "after_flush", after_flush)
+    return seen
+
+
+def _audit(session: Session, changed: list[tuple[str, str, str]]) -> None:
+    endpoint = (request.endpoint or "").removeprefix("api.")
+    resource = endpoint.split(".")[0]
+    view_ids = [v for v in (request.view_args or {}).values() if isinstance(v, str)]
+    subject = next(((t, i) for t, i, k in changed if k == "+" and t == resource), None) or \
+        next(((t, i) for t, i, _k in changed if t == resource), None) or (changed[0][0], changed[0][1])
+    entity_id = view_ids[0] if view_ids else subject[1] or None
+    view = current_app.view_functions.get(request.endpoint or "")
+    what = getattr(view, "__openapi__", {}).get("summary", endpoint)
+    tally: dict[str, int] = {}
+    for table, _id, kind in changed:
+        tally[f"{table} {kind}"] = tally.get(f"{table} {kind}", 0) + 1
+    summary = f"{what} ({', '.join(f'{k}{n}' for k, n in tally.items())})"
+    record_audit(session, location_id=g.get("location_id"), actor=current_actor(), action=endpoint,
+                 entity_type=resource if view_ids else subject[0], entity_id=entity_id, at=now(), summary=summary)
 
 
 def now() -> datetime:

@@ -242,6 +242,30 @@ class DefaultMeetingLocationOut(Reply):
     calendars_updated = fields.Integer()
 
 
+class ApiKeyOut(Reply):
+    id = _str()
+    name = _str()
+    prefix = _opt_str(metadata={"description": "the key's first characters (null for keys made before this was kept)"})
+    created_at = _at()
+    last_used_at = _opt_at(metadata={"description": "updated at most once a minute"})
+    revoked_at = _opt_at()
+
+
+class ApiKeyIssuedOut(ApiKeyOut):
+    key = _str(metadata={"description": "the key itself: shown this once, never again (only its hash is kept)"})
+
+
+class AuditEventOut(Reply):
+    id = _str()
+    actor_kind = _str(metadata={"description": "api_key, user or cli"})
+    actor_id = _opt_str()
+    action = _str()
+    entity_type = _str()
+    entity_id = _opt_str()
+    at = _at()
+    summary = _str()
+
+
 class ErrorBodyOut(Reply):
     code = _str(metadata={"description": "machine-readable, e.g. validation_error, not_found"})
     message = _str()
