@@ -146,6 +146,9 @@ class Contact(Base):
     email_dnd: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: Set when the contact's personal data was erased (``automations.booking.privacy``): the row stays
+    #: only so past appointments and messages keep their references; the API answers 404 for it.
+    erased_at: Mapped[datetime | None]
 
     @property
     def name(self) -> str:
@@ -208,6 +211,8 @@ class Appointment(Base):
     static_location: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: Set when deleted through the API (cancelled first if it was still to come); the API answers 404.
+    deleted_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_appointments_slot", "calendar_id", "start_at"),)
 
 

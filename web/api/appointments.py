@@ -13,8 +13,9 @@ from marshmallow import ValidationError as MarshmallowError
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy.orm import Session
 
-from automations.booking import appointments
-from automations.store.models import Appointment
+from automations.booking import appointments, privacy
+from automations.errors import ValidationError
+from automations.store.models import Appointment, Contact
 from automations.store.states import AppointmentStatus, ModifiedBy
 from web.api import responses as out
 from web.api import serialize
@@ -112,6 +113,10 @@ def book() -> ResponseReturnValue:
     with tx() as s:
         loc = location(s)
         contact_id = data.get("contact_id")
+        if contact_id:
+            known = s.get(Contact, contact_id)
+            if known is not None and known.erased_at is not None:
+                raise ValidationError.single("contact_id", f"no contact {contact_id!r} in this location")
         if data.get("contact") is not None:
             contact_id = create_contact(s, data["contact"], prefix="contact").id
         appt = appointments.book(
@@ -172,3 +177,13 @@ def cancel(appointment_id: str) -> ResponseReturnValue:
     if changed:
         wake_worker()
     return result
+
+
+@bp.delete("/appointments/<appointment_id>")
+@doc("Delete an appointment: cancelled first if still to come (its reminders stop, its meeting is dropped), "
+     "its unsent messages withdrawn; then gone from the API (404)", status=204)
+def delete(appointment_id: str) -> ResponseReturnValue:
+    with tx() as s:
+        privacy.delete_appointment(s, owned(s, Appointment, appointment_id), now=now(), modified_by=ModifiedBy.API)
+    wake_worker()
+    return "", 204

@@ -128,10 +128,18 @@ def wake_worker() -> None:
         wake()
 
 
+#: Columns that mark a row erased or deleted through the API (``automations.booking.privacy``).
+_GONE_COLUMNS = ("erased_at", "deleted_at")
+
+
+def _gone(obj: Any) -> bool:
+    return any(getattr(obj, column, None) is not None for column in _GONE_COLUMNS)
+
+
 def owned(session: Session, model: type[T], obj_id: str, label: str | None = None) -> T:
     """The row with this id in the caller's location; another location's row is a 404 like a missing one."""
     obj = session.get(model, obj_id) if obj_id and len(obj_id) <= MAX_ID else None
-    if obj is None or obj.location_id != current_location_id():
+    if obj is None or obj.location_id != current_location_id() or _gone(obj):
         raise NotFound(f"no {label or model.__name__.lower()} {obj_id!r}")
     return obj
 
@@ -380,8 +388,13 @@ def paginate(session: Session, query: Select, model: Any, page: dict, *, newest_
 
 
 def scoped(model: Any) -> Select:
-    """``select(model)`` limited to the caller's location: the start of every list query."""
-    return select(model).where(model.location_id == current_location_id())
+    """``select(model)`` limited to the caller's location (erased or deleted rows left out): the start of
+    every list query."""
+    query = select(model).where(model.location_id == current_location_id())
+    for column in _GONE_COLUMNS:
+        if hasattr(model, column):
+            query = query.where(getattr(model, column).is_(None))
+    return query
 
 
 def page(items: list[dict], next_cursor: str | None) -> dict:

@@ -9,9 +9,10 @@ from marshmallow import ValidationError as MarshmallowError
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy.orm import Session
 
-from automations.booking import contacts
+from automations.booking import contacts, privacy
 from automations.errors import ValidationError
 from automations.store.models import Contact
+from automations.store.states import ModifiedBy
 from web.api import responses as out
 from web.api import serialize
 from web.api.common import (
@@ -124,3 +125,23 @@ def patch(contact_id: str) -> ResponseReturnValue:
     if changed:
         wake_worker()
     return result
+
+
+@bp.delete("/contacts/<contact_id>")
+@doc("Erase a contact's personal data: upcoming appointments cancelled (their reminders stop, meetings "
+     "dropped), unsent messages withdrawn, and name, email, phone and fields blanked from the contact, its "
+     "messages, replies, logs and staff notes. The contact is then gone from the API (404).", status=204)
+def erase(contact_id: str) -> ResponseReturnValue:
+    with tx() as s:
+        privacy.erase_contact(s, owned(s, Contact, contact_id), now=now(), modified_by=ModifiedBy.API)
+    wake_worker()
+    return "", 204
+
+
+@bp.get("/contacts/<contact_id>/export")
+@doc("Everything held about one contact, as JSON: the contact, appointments, enrollments with their logs, "
+     "messages and replies", response=out.ContactExportOut)
+def export(contact_id: str) -> ResponseReturnValue:
+    with tx() as s:
+        data = privacy.export_contact(s, owned(s, Contact, contact_id))
+        return serialize.contact_export(s, data, now())

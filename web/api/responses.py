@@ -266,6 +266,26 @@ class AuditEventOut(Reply):
     summary = _str()
 
 
+class InboundReplyOut(Reply):
+    id = _str()
+    channel = _str()
+    from_address = _str()
+    body = _str()
+    intent = _str(metadata={"description": "reply, stop, start or help"})
+    received_at = _at()
+
+
+class ContactExportOut(Reply):
+    """Everything Punctual holds about one contact."""
+
+    contact = fields.Nested(ContactOut)
+    appointments = fields.List(fields.Nested(AppointmentOut))
+    enrollments = fields.List(fields.Nested(EnrollmentDetailOut))
+    messages = fields.List(fields.Nested(MessageOut))
+    replies = fields.List(fields.Nested(InboundReplyOut))
+    exported_at = _at()
+
+
 class ErrorBodyOut(Reply):
     code = _str(metadata={"description": "machine-readable, e.g. validation_error, not_found"})
     message = _str()

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automations.booking import meetings
+from automations.booking.privacy import ContactData
 from automations.documents.recipes import Recipe
 from automations.store.models import (
     Appointment,
@@ -73,6 +74,10 @@ def calendar_detail(session: Session, cal: Calendar) -> dict:
 
 
 def appointments(session: Session, rows: list[Appointment]) -> list[dict]:
+    return out.dump_many(out.AppointmentOut, _appointment_values(session, rows))
+
+
+def _appointment_values(session: Session, rows: list[Appointment]) -> list[dict]:
     meetings_by_id = _by_id(session, Meeting, (a.meeting_id for a in rows))
     calendars = _by_id(session, Calendar, (a.calendar_id for a in rows))
     values = []
@@ -92,7 +97,7 @@ def appointments(session: Session, rows: list[Appointment]) -> list[dict]:
             "meeting_location": meetings.current_location(a, meeting, calendars.get(a.calendar_id)),
             "created_at": a.created_at, "updated_at": a.updated_at,
         })
-    return out.dump_many(out.AppointmentOut, values)
+    return values
 
 
 def appointment(session: Session, appt: Appointment) -> dict:
@@ -153,16 +158,33 @@ def enrollment_detail(session: Session, e: Enrollment) -> dict:
     return out.dump(out.EnrollmentDetailOut, {**_enrollment_values(session, [e])[0], "log": list(lines)})
 
 
+def contact_export(session: Session, data: ContactData, at: datetime) -> dict:
+    enrollments_ = [{**values, "log": data.logs[values["id"]]}
+                    for values in _enrollment_values(session, data.enrollments)]
+    return out.dump(out.ContactExportOut, {
+        "contact": data.contact,
+        "appointments": _appointment_values(session, data.appointments),
+        "enrollments": enrollments_,
+        "messages": [_message_values(m) for m in data.messages],
+        "replies": data.replies,
+        "exported_at": at,
+    })
+
+
 # -- outbox and notifications ------------------------------------------------------------------------
 
 
 def message(m: Message) -> dict:
+    return out.dump(out.MessageOut, _message_values(m))
+
+
+def _message_values(m: Message) -> dict:
     values = {name: getattr(m, name, None) for name in out.MessageOut().fields}
     values.update({
         "to": m.to_address,
         "provider_status": ((m.template or {}).get("_delivery") or {}).get("provider_status"),
     })
-    return out.dump(out.MessageOut, values)
+    return values
 
 
 def notification(n: Notification) -> dict:

@@ -1,4 +1,5 @@
-"""api key prefix, last use and revocation; rate limit counters; audit events
+"""api key prefix, last use and revocation; rate limit counters; audit events; erased contacts and
+deleted appointments
 
 Revision ID: 0005
 Revises: 0003
@@ -20,6 +21,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('prefix', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('last_used_at', automations.store.db.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('revoked_at', automations.store.db.UTCDateTime(), nullable=True))
+
+    with op.batch_alter_table('contacts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('erased_at', automations.store.db.UTCDateTime(), nullable=True))
+    with op.batch_alter_table('appointments', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('deleted_at', automations.store.db.UTCDateTime(), nullable=True))
 
     op.create_table('rate_limit_counters',
     sa.Column('bucket', sa.String(length=200), nullable=False),
@@ -49,6 +55,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_audit_events_location_at')
     op.drop_table('audit_events')
     op.drop_table('rate_limit_counters')
+    with op.batch_alter_table('appointments', schema=None) as batch_op:
+        batch_op.drop_column('deleted_at')
+    with op.batch_alter_table('contacts', schema=None) as batch_op:
+        batch_op.drop_column('erased_at')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.drop_column('revoked_at')
         batch_op.drop_column('last_used_at')
