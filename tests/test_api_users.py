@@ -58,6 +58,8 @@ def test_connect_returns_a_single_use_authorize_url(browser, fake_zoom, world):
     assert query["client_id"] == [fake_zoom.client_id] and query["response_type"] == ["code"]
     assert query["redirect_uri"] == ["http://punctual.test/integrations/zoom/callback"]
     assert len(query["state"][0]) >= 32 and query["code_challenge_method"] == ["S256"]
+    audit = browser.api("GET", f"/audit?entity_id={world.bob_id}").get_json()["items"]
+    assert audit[0]["action"] == "users.zoom_connect" and audit[0]["actor_kind"] == "api_key"
 
 
 def test_users_of_another_location_are_not_found(browser, other_world):

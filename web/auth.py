@@ -47,6 +47,9 @@ def _over(session: Session, bucket: str, limit: int, now: datetime, what: str) -
     if limit <= 0:
         return None
     count = ratelimit.hit(session, bucket, now=now, window_seconds=WINDOW_SECONDS)
+    if count.hits == 1 and bucket.startswith("api:key:"):
+        # A key's first call in a new window: a cheap moment to drop past windows' counters.
+        ratelimit.prune(session, now=now, window_seconds=WINDOW_SECONDS)
     if exceeded(count.hits, limit):
         return RateLimited(f"too many {what}: at most {limit} per minute; retry in {count.retry_after} s",
                            retry_after=count.retry_after)

@@ -68,6 +68,13 @@ def tx() -> Iterator[Session]:
                 _audit(session, changed)
 
 
+def audit(action: str, entity_type: str, entity_id: str | None, summary: str) -> None:
+    """An audit line for a change made outside the request's transaction (provider calls, e.g. Zoom)."""
+    with tx() as session:
+        record_audit(session, location_id=g.get("location_id"), actor=current_actor(), action=action,
+                     entity_type=entity_type, entity_id=entity_id, at=now(), summary=summary)
+
+
 #: Methods that never change anything (never audited).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Rows the engine writes as a side effect of a change; they describe it, they are not its subject.

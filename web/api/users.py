@@ -21,6 +21,7 @@ from web.api.common import (
     BodySchema,
     PageQuery,
     StrictBoolean,
+    audit,
     doc,
     json_body,
     now,
@@ -107,6 +108,7 @@ def connect_zoom(user_id: str) -> ResponseReturnValue:
     with tx() as s:
         owned(s, User, user_id, "user")
     url, expires_at = service.start(user_id, now=now())
+    audit("users.zoom_connect", "users", user_id, "started connecting the user's Zoom account")
     return out.dump(out.ZoomAuthorizationOut, {"authorize_url": url, "expires_at": expires_at})
 
 
@@ -120,6 +122,8 @@ def disconnect_zoom(user_id: str) -> ResponseReturnValue:
     with tx() as s:
         owned(s, User, user_id, "user")
     result = zoom_service().disconnect(user_id, delete_future_meetings=body["delete_future_meetings"], now=now())
+    audit("users.zoom_disconnect", "users", user_id,
+          f"disconnected Zoom ({result.status}; {result.meetings_to_delete} meeting(s) to delete)")
     return out.dump(out.ZoomDisconnectOut, result)
 
 
