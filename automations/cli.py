@@ -24,6 +24,7 @@ from automations.settings import Settings
 from automations.store import migrate
 from automations.store.db import make_engine, make_session_factory
 from automations.store.models import Contact, Enrollment, EnrollmentLog, Location, Message
+from web.server import serve as serve_app
 
 
 def _factory(settings: Settings):
@@ -111,7 +112,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     if not no_worker:
         sched.start()
     click.echo(f"Punctual on http://{host}:{port} (database {settings.database_url})")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    serve_app(app, host=host, port=port)  # waitress (web/server.py): production server, no version banner
 
 
 @main.group("recipes")
