@@ -49,12 +49,14 @@ class AppointmentBook(BodySchema):
     contact = fields.Nested(ContactCreate, allow_none=True, metadata={"description": "a new contact to create, instead of contact_id"})
     start_time = Timestamp(required=True)
     end_time = Timestamp(allow_none=True, load_default=None,
-                         metadata={"description": "default: start_time + the calendar's slot length"})
+                         metadata={"description": "after start_time (else 422); default: start_time + the "
+                                                  "calendar's slot length"})
     title = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=300))
     status = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(STATUSES),
                            metadata={"description": "default: confirmed, or new when the calendar does not auto-confirm"})
     assigned_user_id = Id(allow_none=True, load_default=None,
-                          metadata={"description": "default: picked by the calendar (round robin)"})
+                          metadata={"description": "a user of this location, member of the calendar (else 422); "
+                                                   "default: picked by the calendar (round robin)"})
     notes = fields.String(load_default="", validate=validate.Length(max=10_000))
     is_recurring = StrictBoolean(load_default=False)
 
@@ -69,7 +71,8 @@ class AppointmentBook(BodySchema):
 class AppointmentPatch(BodySchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     start_time = Timestamp()
-    end_time = Timestamp()
+    end_time = Timestamp(metadata={"description": "after start_time (else 422); moving start_time alone keeps "
+                                                  "the length"})
     title = fields.String(validate=validate.Length(min=1, max=300))
     notes = fields.String(validate=validate.Length(max=10_000))
     assigned_user_id = Id()
