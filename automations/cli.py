@@ -14,6 +14,7 @@ from sqlalchemy import select
 import actions  # noqa: F401  (complete the registries before anything runs)
 import triggers  # noqa: F401
 from automations.booking import appointments
+from automations.cli_keys import keys
 from automations.clock import SystemClock, ensure_utc
 from automations.demo import DEMO_NAME, create_demo
 from automations.documents import recipes
@@ -23,6 +24,7 @@ from automations.store import migrate
 from automations.store.db import make_engine, make_session_factory
 from automations.store.models import Contact, Enrollment, EnrollmentLog, Location, Message
 from automations.wiring import build_runtime
+from web.server import serve as serve_app
 
 
 def _settings() -> Settings:
@@ -121,7 +123,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     if not no_worker:
         sched.start()
     click.echo(f"Punctual on http://{host}:{port} (database {settings.database_url})")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    serve_app(app, host=host, port=port)  # waitress (web/server.py): production server, no version banner
 
 
 @main.group("recipes")
@@ -221,6 +223,8 @@ def enrollments(limit: int) -> None:
             for line in session.scalars(select(EnrollmentLog).where(EnrollmentLog.enrollment_id == e.id).order_by(EnrollmentLog.at, EnrollmentLog.id)):
                 click.echo(f"  {line.at.isoformat()} {line.step_id or '-'}: {line.outcome} — {line.reason}")
 
+
+main.add_command(keys)  # automations keys create|list|rotate|revoke|reissue-demo (automations/cli_keys.py)
 
 if __name__ == "__main__":
     main()

@@ -108,7 +108,8 @@ def verify_signature(
     if not signature or not timestamp:
         raise InvalidZoomSignature("missing Zoom signature headers")
     timestamp = timestamp.strip()
-    if not (timestamp.isascii() and timestamp.isdigit()):
+    # Unix seconds are 10 digits; hundreds of digits would overflow the age arithmetic below.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 15:
         raise InvalidZoomSignature("malformed x-zm-request-timestamp")
     expected = sign(secret_token, timestamp, body)
     # compare_digest on bytes: constant time, and no TypeError on non-ASCII header values.

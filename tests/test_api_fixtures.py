@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests.factories import World, make_world
+from web.api import responses
 from web.app import create_app
 
 OTHER_KEY = "pk_test_location_two"
@@ -114,6 +115,12 @@ def error_fields(response) -> dict[str, list[str]]:
     body = response.get_json()
     assert "error" in body, body
     return body["error"].get("fields", {})
+
+
+def shape_fields(name: str) -> set[str]:
+    """The fields a response schema declares (the document requires every one)."""
+    schema = next(s for s in responses.RESPONSE_SCHEMAS if s.__name__ == f"{name}Out")
+    return set(schema().fields)
 
 
 def confirmation_doc(name: str = "Confirmations") -> dict:

@@ -1,6 +1,7 @@
 """The OpenAPI document covers every registered ``/api/v1`` route, every ``$ref`` resolves, request
-bodies come from the marshmallow schemas that validate them, and the documented response fields
-are exactly what the serializers return."""
+bodies come from the marshmallow schemas that validate them, response bodies are exactly the
+fields of their response schemas (all required in the document), and the step discriminator maps
+every step type."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from tests.test_api_fixtures import (  # noqa: F401  (fixtures)
     api_fixture,
     app_fixture,
     confirmation_doc,
+    shape_fields,
     spy_runtime_fixture,
     sqlite_only,
 )
-from web.openapi import shape_fields
 
 
 def _doc(app):
@@ -76,11 +77,17 @@ def test_bodies_and_queries_come_from_the_schemas(app, world):
     assert {"subject", "body"} <= set(schemas["Step_send_email"]["required"])
     assert document["paths"]["/api/v1/workflows"]["post"]["requestBody"]["content"]["application/json"][
         "schema"] == {"$ref": "#/components/schemas/WorkflowDocument"}
+    mapping = wf_doc["properties"]["steps"]["items"]["discriminator"]["mapping"]
+    assert mapping["send_email"] == "#/components/schemas/Step_send_email"
+    assert set(mapping) == {r.removeprefix("Step_") for r in step_refs}
+    assert schemas["Step_goto"]["properties"]["type"] == {"type": "string", "enum": ["goto"]}
+    assert set(schemas["Contact"]["required"]) == shape_fields("Contact")
 
     messages = document["paths"]["/api/v1/messages"]["get"]
     names = {p["name"] for p in messages["parameters"]}
     assert names == {"limit", "cursor", "status", "channel", "appointment_id", "contact_id"}
-    page = messages["responses"]["200"]["content"]["application/json"]["schema"]
+    page = schemas[messages["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert page["required"] == ["items", "next_cursor"]
     assert page["properties"]["items"]["items"] == {"$ref": "#/components/schemas/Message"}
     assert document["paths"]["/api/v1/openapi.json"]["get"]["security"] == []
     assert "Content-Disposition" in document["paths"]["/api/v1/workflows/{workflow_id}/export"]["get"][

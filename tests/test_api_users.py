@@ -15,6 +15,7 @@ from tests.test_api_fixtures import (  # noqa: F401  (fixtures)
     app_fixture,
     other_api_fixture,
     other_world_fixture,
+    shape_fields,
     spy_runtime_fixture,
     sqlite_only,
 )
@@ -27,7 +28,6 @@ from tests.zoom_fixtures import (  # noqa: F401  (fixtures)
     zoom_runtime_fixture,
     zoom_settings_fixture,
 )
-from web.openapi import shape_fields
 
 
 def _members(factory, user_id: str) -> list[str | None]:
@@ -58,6 +58,8 @@ def test_connect_returns_a_single_use_authorize_url(browser, fake_zoom, world):
     assert query["client_id"] == [fake_zoom.client_id] and query["response_type"] == ["code"]
     assert query["redirect_uri"] == ["http://punctual.test/integrations/zoom/callback"]
     assert len(query["state"][0]) >= 32 and query["code_challenge_method"] == ["S256"]
+    audit = browser.api("GET", f"/audit?entity_id={world.bob_id}").get_json()["items"]
+    assert audit[0]["action"] == "users.zoom_connect" and audit[0]["actor_kind"] == "api_key"
 
 
 def test_users_of_another_location_are_not_found(browser, other_world):

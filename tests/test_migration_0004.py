@@ -44,12 +44,14 @@ def _message(location_id: str, key: str, template: dict, appointment_id: str | N
 
 def test_delivery_state_moves_into_columns_and_back(empty_url):
     engine = make_engine(empty_url)
-    migrate.upgrade(engine, "0003")
+    # The world is made with today's models, then the schema goes back to 0003 (later revisions keep rows).
+    migrate.upgrade(engine)
     factory = make_session_factory(engine)
     with factory() as s, s.begin():
         world = make_world(s, NOW)
         appt = book(s, world, NOW, start=NOW + timedelta(days=2))
         appt_id, appt_start = appt.id, appt.start_at
+    migrate.downgrade(engine, "0003")
     delivery = {"provider_status": "delivered", "answered_by": "human", "resent_in_doubt": 2,
                 "history": [{"at": NOW.isoformat(), "status": "sent"}], "num_segments": "1", "response": "secret"}
     messages = sa.Table("messages", sa.MetaData(), autoload_with=engine)

@@ -7,7 +7,7 @@ never starts a scheduler: ``automations serve`` does that, and tests drive ``run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app, jsonify
@@ -16,12 +16,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import actions  # noqa: F401  (the step registry is complete before the document is built)
+import triggers  # noqa: F401
 from automations.clock import Clock, SystemClock
 from automations.settings import Settings
 from automations.store.db import make_engine, make_session_factory
 from automations.wiring import build_providers
 from providers.bag import Providers
-from web import errors
+from web import errors, headers, request_guard, unsubscribe
+from web.api.blueprint import api_blueprint
+from web.api.common import IdConverter
+from web.hooks import twilio as twilio_hooks
+from web.hooks import zoom as zoom_hooks
+from web.integrations import zoom as zoom_integration
+from web.ratelimit import RateLimits
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB: far above any workflow document, far below a memory problem
 
@@ -36,6 +44,7 @@ class PunctualState:
     settings: Settings
     #: The deployment's provider bag (the runtime's when one is given).
     providers: Providers
+    limits: RateLimits = field(default_factory=RateLimits)
 
 
 def state() -> PunctualState:
@@ -43,16 +52,8 @@ def state() -> PunctualState:
 
 
 def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | None = None,
-               runtime: Any | None = None, settings: Settings | None = None) -> Flask:
-    # Imported here so ``import web.app`` stays cheap and the registries complete before routes load.
-    import actions  # noqa: F401
-    import triggers  # noqa: F401
-    from web import unsubscribe
-    from web.api import api_blueprint
-    from web.hooks import twilio as twilio_hooks
-    from web.hooks import zoom as zoom_hooks
-    from web.integrations import zoom as zoom_integration
-
+               runtime: Any | None = None, settings: Settings | None = None,
+               limits: RateLimits | None = None) -> Flask:
     settings = settings or Settings.from_env()
     if factory is None:
         factory = make_session_factory(make_engine(settings.database_url))
@@ -68,9 +69,12 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
     )
     app.json.sort_keys = False  # keep serializers' field order: it reads better
-    app.extensions["punctual"] = PunctualState(factory=factory, clock=clock, runtime=runtime,
-                                               settings=settings, providers=providers)
+    app.extensions["punctual"] = PunctualState(factory=factory, clock=clock, runtime=runtime, settings=settings,
+                                               providers=providers, limits=limits or RateLimits.from_env())
+    app.url_map.converters["id"] = IdConverter
     errors.register(app)
+    request_guard.init_app(app)
+    headers.init_app(app)
     app.register_blueprint(api_blueprint())
     app.register_blueprint(zoom_hooks.bp)  # /hooks/zoom
     app.register_blueprint(zoom_integration.bp)  # /integrations/zoom/callback

@@ -1,16 +1,24 @@
 """Bearer API keys: ``Authorization: Bearer <key>`` names one location, and every API query is
-scoped to it. A missing or unknown key is a 401 (with ``WWW-Authenticate: Bearer``, added by
+scoped to it. A missing, unknown or revoked key is a 401 (with ``WWW-Authenticate: Bearer``, added by
 ``web.errors``); another location's ids are 404, exactly as if they did not exist.
+
+Authentication also applies the rate limits (``web.ratelimit``): an address with too many failed keys
+gets 429 before its key is even looked at; each call counts against its key and its address.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import g, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from automations.booking.locations import location_for_key
+from automations.booking import locations
 from automations.errors import Unauthorized
+from automations.store import ratelimit
+from automations.store.audit import Actor
 from automations.store.db import transaction
+from web.ratelimit import WINDOW_SECONDS, RateLimited, RateLimits, exceeded
 
 #: Longer than any key we issue; anything bigger is not worth hashing.
 MAX_KEY_LENGTH = 512
@@ -30,15 +38,52 @@ def bearer_key() -> str:
     return key
 
 
-def authenticate(factory: sessionmaker[Session]) -> str:
-    """Resolve the request's API key to its location id and remember it in ``g.location_id``."""
-    key = bearer_key()
-    with transaction(factory) as session:
-        location = location_for_key(session, key)
-        if location is None:  # a key whose location is gone
-            raise Unauthorized("invalid API key")
-        g.location_id = location.id
-    return g.location_id
+def _address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _over(session: Session, bucket: str, limit: int, now: datetime, what: str) -> RateLimited | None:
+    """Count one call in ``bucket``; the error to answer with when that went past ``limit``."""
+    if limit <= 0:
+        return None
+    count = ratelimit.hit(session, bucket, now=now, window_seconds=WINDOW_SECONDS)
+    if count.hits == 1 and bucket.startswith("api:key:"):
+        # A key's first call in a new window: a cheap moment to drop past windows' counters.
+        ratelimit.prune(session, now=now, window_seconds=WINDOW_SECONDS)
+    if exceeded(count.hits, limit):
+        return RateLimited(f"too many {what}: at most {limit} per minute; retry in {count.retry_after} s",
+                           retry_after=count.retry_after)
+    return None
+
+
+def authenticate(factory: sessionmaker[Session], *, now: datetime, limits: RateLimits) -> str:
+    """Resolve the request's API key to its location id; remember it and the key in ``g``."""
+    address = _address()
+    fail_bucket = f"auth-fail:ip:{address}"
+    if limits.auth_failures > 0:
+        with transaction(factory) as session:
+            seen = ratelimit.peek(session, fail_bucket, now=now, window_seconds=WINDOW_SECONDS)
+        if seen.hits >= limits.auth_failures:
+            raise RateLimited(f"too many failed authentications from this address; retry in {seen.retry_after} s",
+                              retry_after=seen.retry_after)
+    try:
+        key = bearer_key()
+        with transaction(factory) as session:
+            row = locations.key_for(session, key)
+            # Counted (and committed) even when refused: hammering past the limit keeps it closed.
+            refused = (_over(session, f"api:key:{row.id}", limits.per_key, now, "requests with this API key")
+                       or _over(session, f"api:ip:{address}", limits.per_address, now, "requests from this address"))
+            locations.touch(row, now)
+            location_id, key_id = row.location_id, row.id
+    except Unauthorized:
+        if limits.auth_failures > 0:
+            with transaction(factory) as session:
+                ratelimit.hit(session, fail_bucket, now=now, window_seconds=WINDOW_SECONDS)
+        raise
+    if refused is not None:
+        raise refused
+    g.location_id, g.api_key_id = location_id, key_id
+    return location_id
 
 
 def current_location_id() -> str:
@@ -46,3 +91,9 @@ def current_location_id() -> str:
     if location_id is None:  # a route forgot to authenticate: fail closed
         raise Unauthorized("not authenticated")
     return location_id
+
+
+def current_actor() -> Actor:
+    """Who the request acts as, for the audit trail."""
+    key_id = g.get("api_key_id")
+    return Actor("api_key", key_id) if key_id else Actor("anonymous", None)

@@ -44,7 +44,11 @@ def error_response(status: int, code: str, message: str, fields: dict[str, list[
 
 
 def _punctual(exc: PunctualError) -> Response:
-    return error_response(exc.status_code, exc.code, exc.message or exc.code.replace("_", " "), exc.fields)
+    response = error_response(exc.status_code, exc.code, exc.message or exc.code.replace("_", " "), exc.fields)
+    retry_after = getattr(exc, "retry_after", None)  # web.ratelimit.RateLimited
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(int(retry_after))
+    return response
 
 
 def _http(exc: HTTPException) -> Response:

@@ -1,33 +1,101 @@
-"""Locations and their API keys (bearer keys; only a hash is stored)."""
+"""Locations and their API keys: bearer keys shown once and stored as a sha256 hash, with a short
+prefix to tell them apart, the time each was last used, rotation (a new key, the old one revoked) and
+revocation (the row stays, for the audit trail)."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from automations.errors import Unauthorized
+from automations.errors import Conflict, NotFound, Unauthorized
 from automations.store.models import ApiKey, Location
 
 KEY_PREFIX = "pk_"
+#: How many leading characters of a key are kept in the clear (``pk_`` + 8).
+SHOWN_PREFIX = 11
+#: ``last_used_at`` is written at most this often per key: not one write per request.
+TOUCH_EVERY = timedelta(minutes=1)
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def issue(session: Session, location: Location, *, now: datetime, key: str | None = None,
+          name: str = "default") -> tuple[ApiKey, str]:
+    """A new key for the location: its row, and the key itself (shown once; only its hash is stored)."""
+    key = key or KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(location_id=location.id, name=name, key_hash=hash_key(key), prefix=key[:SHOWN_PREFIX],
+                 created_at=now)
+    session.add(row)
+    session.flush()
+    return row, key
+
+
 def issue_key(session: Session, location: Location, *, now: datetime, key: str | None = None, name: str = "default") -> str:
     """Create an API key for the location and return it (it is not stored, only its hash)."""
-    key = key or KEY_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiKey(location_id=location.id, name=name, key_hash=hash_key(key), created_at=now))
-    return key
+    return issue(session, location, now=now, key=key, name=name)[1]
+
+
+def key_for(session: Session, key: str) -> ApiKey:
+    """The live key row for a presented key, or Unauthorized (unknown and revoked keys alike)."""
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("invalid API key")
+    return row
 
 
 def location_for_key(session: Session, key: str) -> Location:
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
-    if row is None:
-        raise Unauthorized("invalid API key")
-    return session.get(Location, row.location_id)
+    return session.get(Location, key_for(session, key).location_id)
+
+
+def touch(row: ApiKey, now: datetime) -> None:
+    """Remember the key was used (at most once per ``TOUCH_EVERY``)."""
+    if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+        row.last_used_at = now
+
+
+def keys(session: Session, location_id: str) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).where(ApiKey.location_id == location_id)
+                                .order_by(ApiKey.created_at, ApiKey.id)))
+
+
+def get(session: Session, location_id: str, key_id: str) -> ApiKey:
+    row = session.get(ApiKey, key_id) if key_id and len(key_id) <= 64 else None
+    if row is None or row.location_id != location_id:
+        raise NotFound(f"no API key {key_id!r}")
+    return row
+
+
+def revoke(row: ApiKey, now: datetime) -> bool:
+    """Revoke a key; False when it already was (idempotent)."""
+    if row.revoked_at is not None:
+        return False
+    row.revoked_at = now
+    return True
+
+
+def rotate(session: Session, row: ApiKey, now: datetime) -> tuple[ApiKey, str]:
+    """A new key with the same name, and the old one revoked, in one transaction."""
+    if row.revoked_at is not None:
+        raise Conflict("this API key is revoked: create a new one instead")
+    location = session.get(Location, row.location_id)
+    revoke(row, now)
+    return issue(session, location, now=now, name=row.name)
+
+
+def reissue(session: Session, location: Location, *, now: datetime, key: str | None = None,
+            name: str = "default") -> tuple[ApiKey, str]:
+    """Revoke every live key of the location and issue one new key (the demo key, re-issued)."""
+    for row in keys(session, location.id):
+        revoke(row, now)
+    if key:  # a chosen key that was issued before: bring its row back rather than collide on the hash
+        existing = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+        if existing is not None and existing.location_id == location.id:
+            existing.revoked_at = None
+            return existing, key
+    return issue(session, location, now=now, key=key, name=name)

@@ -17,6 +17,7 @@ from actions import STEP_TYPES
 from actions.base import END
 from actions.timing import WindowSchema, parse_window, reraise_for_marshmallow
 from automations.errors import ValidationError
+from automations.json_fields import StrictBoolean
 from automations.rendering import merge_fields
 from triggers import TRIGGER_TYPES
 
@@ -42,8 +43,8 @@ class SettingsSchema(Schema):
     from_email = fields.Email(load_default=None, allow_none=True)
     from_number = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
     reschedule = fields.String(load_default="restart", validate=validate.OneOf(["restart", "recalculate"]))
-    allow_reentry = fields.Boolean(load_default=False)
-    stop_on_response = fields.Boolean(load_default=False)
+    allow_reentry = StrictBoolean(load_default=False)
+    stop_on_response = StrictBoolean(load_default=False)
     meeting_link = fields.Nested(MeetingLinkSettings, load_default=lambda: MeetingLinkSettings().load({}))
     #: Quiet hours: outbound sends (email, SMS, call, voicemail) wait for the window's next opening.
     time_window = fields.Nested(WindowSchema, allow_none=True)

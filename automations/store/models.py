@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from automations.store.db import Base
 
@@ -69,7 +70,42 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(100), default="default")
     #: sha256 of the key; the key itself is shown once and never stored.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The key's first characters, to tell keys apart in a list (null for keys made before schema 0005).
+    prefix: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    #: Set when revoked (or rotated away): the key no longer authenticates; the row stays for the audit trail.
+    revoked_at: Mapped[datetime | None]
+
+
+class RateLimitCounter(Base):
+    """One fixed-window request counter (``bucket`` like ``auth-fail:ip:203.0.113.9``), shared by every
+    process through the database; ``window_no`` is the window's number (epoch seconds // its length)."""
+
+    __tablename__ = "rate_limit_counters"
+    bucket: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_no: Mapped[int] = mapped_column(BigInteger)
+    hits: Mapped[int] = mapped_column(Integer)
+
+
+class AuditEvent(Base):
+    """Who changed what: one row per change made through the API, the CLI or the pages."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_location_at", "location_id", "at"),)
+    id: Mapped[str] = _id()
+    location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"))
+    #: ``api_key``, ``user`` or ``cli``; ``actor_id`` is the key's or user's id (the OS user for the CLI).
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    entity_type: Mapped[str] = mapped_column(String(50))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime]
+    summary: Mapped[str] = mapped_column(String(500), default="")
+
+    #: Lists page by (created_at, id), like every other table.
+    created_at = synonym("at")
 
 
 class User(Base):
@@ -110,6 +146,9 @@ class Contact(Base):
     email_dnd: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: Set when the contact's personal data was erased (``automations.booking.privacy``): the row stays
+    #: only so past appointments and messages keep their references; the API answers 404 for it.
+    erased_at: Mapped[datetime | None]
 
     @property
     def name(self) -> str:
@@ -172,6 +211,8 @@ class Appointment(Base):
     static_location: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: Set when deleted through the API (cancelled first if it was still to come); the API answers 404.
+    deleted_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_appointments_slot", "calendar_id", "start_at"),)
 
 

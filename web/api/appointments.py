@@ -13,9 +13,11 @@ from marshmallow import ValidationError as MarshmallowError
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy.orm import Session
 
-from automations.booking import appointments
-from automations.store.models import Appointment
+from automations.booking import appointments, privacy
+from automations.errors import ValidationError
+from automations.store.models import Appointment, Contact
 from automations.store.states import AppointmentStatus, ModifiedBy
+from web.api import responses as out
 from web.api import serialize
 from web.api.common import (
     BodySchema,
@@ -47,12 +49,14 @@ class AppointmentBook(BodySchema):
     contact = fields.Nested(ContactCreate, allow_none=True, metadata={"description": "a new contact to create, instead of contact_id"})
     start_time = Timestamp(required=True)
     end_time = Timestamp(allow_none=True, load_default=None,
-                         metadata={"description": "default: start_time + the calendar's slot length"})
+                         metadata={"description": "after start_time (else 422); default: start_time + the "
+                                                  "calendar's slot length"})
     title = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=300))
     status = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(STATUSES),
                            metadata={"description": "default: confirmed, or new when the calendar does not auto-confirm"})
     assigned_user_id = Id(allow_none=True, load_default=None,
-                          metadata={"description": "default: picked by the calendar (round robin)"})
+                          metadata={"description": "a user of this location, member of the calendar (else 422); "
+                                                   "default: picked by the calendar (round robin)"})
     notes = fields.String(load_default="", validate=validate.Length(max=10_000))
     is_recurring = StrictBoolean(load_default=False)
 
@@ -67,7 +71,8 @@ class AppointmentBook(BodySchema):
 class AppointmentPatch(BodySchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     start_time = Timestamp()
-    end_time = Timestamp()
+    end_time = Timestamp(metadata={"description": "after start_time (else 422); moving start_time alone keeps "
+                                                  "the length"})
     title = fields.String(validate=validate.Length(min=1, max=300))
     notes = fields.String(validate=validate.Length(max=10_000))
     assigned_user_id = Id()
@@ -105,12 +110,16 @@ def _apply_patch(session: Session, appt: Appointment, data: dict) -> bool:
 
 @bp.post("/appointments")
 @doc("Book an appointment (enrolls the contact in matching published workflows)", body=AppointmentBook,
-     response="Appointment", status=201, errors=(409,))
+     response=out.AppointmentOut, status=201, errors=(409,))
 def book() -> ResponseReturnValue:
     data = json_body(AppointmentBook())
     with tx() as s:
         loc = location(s)
         contact_id = data.get("contact_id")
+        if contact_id:
+            known = s.get(Contact, contact_id)
+            if known is not None and known.erased_at is not None:
+                raise ValidationError.single("contact_id", f"no contact {contact_id!r} in this location")
         if data.get("contact") is not None:
             contact_id = create_contact(s, data["contact"], prefix="contact").id
         appt = appointments.book(
@@ -125,7 +134,7 @@ def book() -> ResponseReturnValue:
 
 
 @bp.get("/appointments")
-@doc("List appointments, oldest booking first", query=AppointmentListQuery, response="Appointment", many=True)
+@doc("List appointments, oldest booking first", query=AppointmentListQuery, response=out.AppointmentOut, many=True)
 def list_appointments() -> ResponseReturnValue:
     args = query_args(AppointmentListQuery())
     with tx() as s:
@@ -139,7 +148,7 @@ def list_appointments() -> ResponseReturnValue:
 
 
 @bp.get("/appointments/<appointment_id>")
-@doc("Get an appointment, with its meeting state and meeting location", response="Appointment")
+@doc("Get an appointment, with its meeting state and meeting location", response=out.AppointmentOut)
 def get(appointment_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.appointment(s, owned(s, Appointment, appointment_id))
@@ -147,7 +156,7 @@ def get(appointment_id: str) -> ResponseReturnValue:
 
 @bp.patch("/appointments/<appointment_id>")
 @doc("Change status, time (reschedule) and details in one transaction", body=AppointmentPatch,
-     response="Appointment", errors=(409,))
+     response=out.AppointmentOut, errors=(409,))
 def patch(appointment_id: str) -> ResponseReturnValue:
     data = json_body(AppointmentPatch())
     with tx() as s:
@@ -160,7 +169,7 @@ def patch(appointment_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/appointments/<appointment_id>/cancel")
-@doc("Cancel an appointment (its reminders stop; pending messages are withdrawn)", response="Appointment")
+@doc("Cancel an appointment (its reminders stop; pending messages are withdrawn)", response=out.AppointmentOut)
 def cancel(appointment_id: str) -> ResponseReturnValue:
     json_body(BodySchema(), optional=True)  # no fields; still refuse a malformed body
     with tx() as s:
@@ -171,3 +180,13 @@ def cancel(appointment_id: str) -> ResponseReturnValue:
     if changed:
         wake_worker()
     return result
+
+
+@bp.delete("/appointments/<appointment_id>")
+@doc("Delete an appointment: cancelled first if still to come (its reminders stop, its meeting is dropped), "
+     "its unsent messages withdrawn; then gone from the API (404)", status=204)
+def delete(appointment_id: str) -> ResponseReturnValue:
+    with tx() as s:
+        privacy.delete_appointment(s, owned(s, Appointment, appointment_id), now=now(), modified_by=ModifiedBy.API)
+    wake_worker()
+    return "", 204

@@ -12,29 +12,32 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
+from zoneinfo import available_timezones
 
-from flask import current_app, request
+from flask import current_app, g, request
 from marshmallow import RAISE, Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, event, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.routing import BaseConverter
 
 from automations.clock import ensure_utc
 from automations.documents.workflow_schema import flatten
 from automations.errors import BadRequest, NotFound, ValidationError
+from automations.json_fields import StrictBoolean as StrictBoolean  # re-exported for the resources
+from automations.store.audit import record as record_audit
 from automations.store.db import transaction
 from automations.store.models import Location
-from web.auth import current_location_id
-
-if TYPE_CHECKING:
-    from web.app import PunctualState
+from web.auth import current_actor, current_location_id
+from web.request_guard import MAX_JSON_DEPTH
 
 T = TypeVar("T")
 
-#: Deeper JSON than this is an attack or a bug: workflow documents nest about six levels.
-MAX_JSON_DEPTH = 64
+#: Where the API lives; every resource blueprint is nested under it.
+PREFIX = "/api/v1"
+
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 #: Ids are 32 hex characters; a reference longer than this names nothing.
@@ -46,15 +49,71 @@ MIN_YEAR, MAX_YEAR = 1900, 2999
 # -- request context -----------------------------------------------------------------------------
 
 
-def _state() -> PunctualState:
+def _state() -> Any:
+    """The app's ``PunctualState`` (``web.app``): found at run time, never imported from up there."""
     return current_app.extensions["punctual"]
 
 
 @contextmanager
 def tx() -> Iterator[Session]:
-    """The request's one transaction: everything commits together, or nothing does."""
+    """The request's one transaction: everything commits together, or nothing does — including the
+    audit line that records which key made the change (written when a request that may change
+    anything did change rows)."""
     with transaction(_state().factory) as session:
+        changed = _watch_changes(session)
         yield session
+        if request.method not in SAFE_METHODS:
+            session.flush()
+            if changed:
+                _audit(session, changed)
+
+
+def audit(action: str, entity_type: str, entity_id: str | None, summary: str) -> None:
+    """An audit line for a change made outside the request's transaction (provider calls, e.g. Zoom)."""
+    with tx() as session:
+        record_audit(session, location_id=g.get("location_id"), actor=current_actor(), action=action,
+                     entity_type=entity_type, entity_id=entity_id, at=now(), summary=summary)
+
+
+#: Methods that never change anything (never audited).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Rows the engine writes as a side effect of a change; they describe it, they are not its subject.
+_SIDE_TABLES = frozenset({"domain_events", "enrollment_logs", "audit_events", "rate_limit_counters"})
+
+
+def _watch_changes(session: Session) -> list[tuple[str, str, str]]:
+    """(table, row id, kind) of every row the session inserts, updates or deletes, in order."""
+    seen: list[tuple[str, str, str]] = []
+
+    def after_flush(sess: Session, _context: Any) -> None:
+        # After the flush ids are assigned, and new/dirty/deleted still list what it wrote.
+        for kind, rows in (("+", sess.new), ("~", sess.dirty), ("-", sess.deleted)):
+            for row in rows:
+                if kind == "~" and not sess.is_modified(row):
+                    continue
+                table = getattr(row, "__tablename__", type(row).__name__)
+                if table not in _SIDE_TABLES:
+                    seen.append((table, str(getattr(row, "id", "") or ""), kind))
+
+    event.listen(session, "after_flush", after_flush)
+    return seen
+
+
+def _audit(session: Session, changed: list[tuple[str, str, str]]) -> None:
+    endpoint = (request.endpoint or "").removeprefix("api.")
+    resource = endpoint.split(".")[0]
+    view_ids = [v for v in (request.view_args or {}).values() if isinstance(v, str)]
+    subject = next(((t, i) for t, i, k in changed if k == "+" and t == resource), None) or \
+        next(((t, i) for t, i, _k in changed if t == resource), None) or (changed[0][0], changed[0][1])
+    entity_id = view_ids[0] if view_ids else subject[1] or None
+    view = current_app.view_functions.get(request.endpoint or "")
+    what = getattr(view, "__openapi__", {}).get("summary", endpoint)
+    tally: dict[str, int] = {}
+    for table, _id, kind in changed:
+        tally[f"{table} {kind}"] = tally.get(f"{table} {kind}", 0) + 1
+    summary = f"{what} ({', '.join(f'{k}{n}' for k, n in tally.items())})"
+    record_audit(session, location_id=g.get("location_id"), actor=current_actor(), action=endpoint,
+                 entity_type=resource if view_ids else subject[0], entity_id=entity_id, at=now(), summary=summary)
 
 
 def now() -> datetime:
@@ -76,10 +135,18 @@ def wake_worker() -> None:
         wake()
 
 
+#: Columns that mark a row erased or deleted through the API (``automations.booking.privacy``).
+_GONE_COLUMNS = ("erased_at", "deleted_at")
+
+
+def _gone(obj: Any) -> bool:
+    return any(getattr(obj, column, None) is not None for column in _GONE_COLUMNS)
+
+
 def owned(session: Session, model: type[T], obj_id: str, label: str | None = None) -> T:
     """The row with this id in the caller's location; another location's row is a 404 like a missing one."""
     obj = session.get(model, obj_id) if obj_id and len(obj_id) <= MAX_ID else None
-    if obj is None or obj.location_id != current_location_id():
+    if obj is None or obj.location_id != current_location_id() or _gone(obj):
         raise NotFound(f"no {label or model.__name__.lower()} {obj_id!r}")
     return obj
 
@@ -87,13 +154,11 @@ def owned(session: Session, model: type[T], obj_id: str, label: str | None = Non
 # -- strict field types --------------------------------------------------------------------------
 
 
-class StrictBoolean(fields.Boolean):
-    """Only JSON true/false: marshmallow's Boolean would take 1, "yes" and "on"."""
+class QueryBoolean(fields.Boolean):
+    """A boolean in a query string: exactly ``true`` or ``false`` (not 1, yes, on)."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return value
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(truthy={"true"}, falsy={"false"}, **kwargs)
 
 
 class Timestamp(fields.AwareDateTime):
@@ -129,9 +194,35 @@ class Scalar(fields.Field):
         return value
 
 
+class KnownTimeZone(validate.Validator):
+    """One of the IANA zone names this Python knows. (Not ``OneOf``: the document would list ~600 names.)"""
+
+    names = frozenset(available_timezones())
+
+    def __call__(self, value: str) -> str:
+        if value not in self.names:
+            raise MarshmallowError(f"unknown time zone {value!r}: use an IANA name like America/New_York")
+        return value
+
+
+def TimeZone(**kwargs: Any) -> fields.String:
+    """An IANA time zone name (``America/New_York``)."""
+    return fields.String(validate=KnownTimeZone(), metadata={
+        "description": "an IANA time zone name, e.g. America/New_York (unknown names are a 422)",
+        "pattern": r"^[A-Za-z]+(?:/[A-Za-z0-9_+-]+){0,2}$",
+    }, **kwargs)
+
+
 def Id(**kwargs: Any) -> fields.String:
     """A reference to a row by id (named like a field type, since it is used as one)."""
     return fields.String(validate=validate.Length(min=1, max=MAX_ID), **kwargs)
+
+
+class IdConverter(BaseConverter):
+    """``<id:...>`` in a route: a row id, never a sibling route's fixed word, so ``GET /workflows/import``
+    is a 405 naming ``POST`` (with ``Allow``) rather than a 404 for a workflow called "import"."""
+
+    regex = r"(?!import(?![^/]))[^/]+"
 
 
 class Cursor(fields.Field):
@@ -139,7 +230,9 @@ class Cursor(fields.Field):
 
     default_error_messages = {"invalid": "not a cursor returned by this API"}
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[datetime, str]:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[datetime, str] | None:
+        if value == "":  # ``cursor=``: a client that templates the URL before it has a cursor
+            return None
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
             at, row_id = json.loads(raw)
@@ -195,6 +288,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    # ``1e400`` parses as infinity, which JSON cannot carry back out (and PostgreSQL's json refuses).
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:20]}{'...' if len(text) > 20 else ''} is out of range")
+    return value
+
+
 def _check_tree(data: Any) -> None:
     """Refuse what JSON allows but our storage does not: NUL characters and unpaired surrogates
     in strings (PostgreSQL rejects both), and absurd nesting. Iterative, so depth can't recurse."""
@@ -239,7 +340,7 @@ def json_body(schema: Schema | None = None, *, optional: bool = False) -> dict:
                 f"Content-Type must be application/json (got {request.mimetype or 'none'!r})"
             )
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
         except UnicodeDecodeError:
             raise BadRequest("request body is not UTF-8") from None
         except RecursionError:
@@ -294,8 +395,13 @@ def paginate(session: Session, query: Select, model: Any, page: dict, *, newest_
 
 
 def scoped(model: Any) -> Select:
-    """``select(model)`` limited to the caller's location: the start of every list query."""
-    return select(model).where(model.location_id == current_location_id())
+    """``select(model)`` limited to the caller's location (erased or deleted rows left out): the start of
+    every list query."""
+    query = select(model).where(model.location_id == current_location_id())
+    for column in _GONE_COLUMNS:
+        if hasattr(model, column):
+            query = query.where(getattr(model, column).is_(None))
+    return query
 
 
 def page(items: list[dict], next_cursor: str | None) -> dict:
@@ -305,18 +411,20 @@ def page(items: list[dict], next_cursor: str | None) -> dict:
 # -- OpenAPI metadata --------------------------------------------------------------------------------
 
 
-def doc(summary: str, *, body: Schema | type[Schema] | dict | None = None, query: type[Schema] | None = None,
-        response: str | None = None, many: bool = False, status: int = 200, public: bool = False,
-        download: bool = False, errors: tuple[int, ...] = ()) -> Callable[[T], T]:
+def doc(summary: str, *, body: Schema | type[Schema] | None = None, query: type[Schema] | None = None,
+        response: type[Schema] | str | None = None, many: bool = False, status: int = 200, public: bool = False,
+        download: bool = False, errors: tuple[int, ...] = (), body_optional: bool = False) -> Callable[[T], T]:
     """Describe a view for ``web.openapi``: its request body and query schemas, and what it returns.
 
-    ``response`` names a component in ``serialize.RESPONSE_SHAPES``; ``many`` wraps it in a page.
+    ``response`` is a schema of ``web.api.responses`` (or its name without ``Out``); ``many`` wraps it
+    in a page. ``body_optional``: the body may be left out (action endpoints: publish, cancel).
     """
 
     def decorate(view: T) -> T:
         view.__openapi__ = {  # type: ignore[attr-defined]
             "summary": summary, "body": body, "query": query, "response": response, "many": many,
             "status": status, "public": public, "download": download, "errors": errors,
+            "body_optional": body_optional,
         }
         return view
 

@@ -9,15 +9,18 @@ from marshmallow import ValidationError as MarshmallowError
 from marshmallow import fields, validate, validates_schema
 from sqlalchemy.orm import Session
 
-from automations.booking import contacts
+from automations.booking import contacts, privacy
 from automations.errors import ValidationError
 from automations.store.models import Contact
+from automations.store.states import ModifiedBy
+from web.api import responses as out
 from web.api import serialize
 from web.api.common import (
     BodySchema,
     PageQuery,
     Scalar,
     StrictBoolean,
+    TimeZone,
     doc,
     json_body,
     location,
@@ -42,12 +45,15 @@ class ContactPatch(BodySchema):
     email = fields.Email(allow_none=True, validate=validate.Length(max=320))
     # Normalized to E.164 by automations.booking.contacts (US numbers may omit +1).
     phone = fields.String(allow_none=True, validate=validate.Length(max=40))
-    timezone = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
+    timezone = TimeZone(allow_none=True)
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=100))
     custom_fields = fields.Dict(keys=fields.String(validate=validate.Length(max=100)),
                                 values=Scalar(allow_none=True))
     sms_dnd = StrictBoolean()
     email_dnd = StrictBoolean()
+
+
+IDENTIFYING = ("first_name", "last_name", "email", "phone")
 
 
 class ContactCreate(ContactPatch):
@@ -56,8 +62,12 @@ class ContactCreate(ContactPatch):
 
     @validates_schema
     def _identifiable(self, data: dict, **_kw) -> None:
-        if not any(data.get(k) for k in ("first_name", "last_name", "email", "phone")):
+        if not any(data.get(k) for k in IDENTIFYING):
             raise MarshmallowError("give at least one of first_name, last_name, email or phone")
+
+    #: The rule above, for the OpenAPI document (``web.openapi`` merges it into the component).
+    json_schema_extra = {"anyOf": [{"required": [k], "properties": {k: {"type": "string", "minLength": 1}}}
+                                 for k in IDENTIFYING]}
 
 
 class ContactListQuery(PageQuery):
@@ -76,7 +86,7 @@ def create_contact(session: Session, data: dict, prefix: str = "") -> Contact:
 
 
 @bp.get("/contacts")
-@doc("List contacts, oldest first", query=ContactListQuery, response="Contact", many=True)
+@doc("List contacts, oldest first", query=ContactListQuery, response=out.ContactOut, many=True)
 def list_contacts() -> ResponseReturnValue:
     args = query_args(ContactListQuery())
     with tx() as s:
@@ -88,7 +98,7 @@ def list_contacts() -> ResponseReturnValue:
 
 
 @bp.post("/contacts")
-@doc("Create a contact", body=ContactCreate, response="Contact", status=201)
+@doc("Create a contact", body=ContactCreate, response=out.ContactOut, status=201)
 def create() -> ResponseReturnValue:
     data = json_body(ContactCreate())
     with tx() as s:
@@ -97,7 +107,7 @@ def create() -> ResponseReturnValue:
 
 
 @bp.get("/contacts/<contact_id>")
-@doc("Get a contact", response="Contact")
+@doc("Get a contact", response=out.ContactOut)
 def get(contact_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.contact(owned(s, Contact, contact_id))
@@ -105,7 +115,7 @@ def get(contact_id: str) -> ResponseReturnValue:
 
 @bp.patch("/contacts/<contact_id>")
 @doc("Update some of a contact's fields (emits contact.updated when anything changed)", body=ContactPatch,
-     response="Contact")
+     response=out.ContactOut)
 def patch(contact_id: str) -> ResponseReturnValue:
     data = json_body(ContactPatch())
     with tx() as s:
@@ -115,3 +125,23 @@ def patch(contact_id: str) -> ResponseReturnValue:
     if changed:
         wake_worker()
     return result
+
+
+@bp.delete("/contacts/<contact_id>")
+@doc("Erase a contact's personal data: upcoming appointments cancelled (their reminders stop, meetings "
+     "dropped), unsent messages withdrawn, and name, email, phone and fields blanked from the contact, its "
+     "messages, replies, logs and staff notes. The contact is then gone from the API (404).", status=204)
+def erase(contact_id: str) -> ResponseReturnValue:
+    with tx() as s:
+        privacy.erase_contact(s, owned(s, Contact, contact_id), now=now(), modified_by=ModifiedBy.API)
+    wake_worker()
+    return "", 204
+
+
+@bp.get("/contacts/<contact_id>/export")
+@doc("Everything held about one contact, as JSON: the contact, appointments, enrollments with their logs, "
+     "messages and replies", response=out.ContactExportOut)
+def export(contact_id: str) -> ResponseReturnValue:
+    with tx() as s:
+        data = privacy.export_contact(s, owned(s, Contact, contact_id))
+        return serialize.contact_export(s, data, now())

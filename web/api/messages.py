@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 from automations.outbox import channels
 from automations.store.models import Message
 from automations.store.states import MessageStatus
+from web.api import responses as out
 from web.api import serialize
 from web.api.common import Id, PageQuery, doc, owned, page, paginate, query_args, scoped, tx
 
@@ -25,7 +26,7 @@ class MessageListQuery(PageQuery):
 
 
 @bp.get("/messages")
-@doc("List outbox messages, newest first", query=MessageListQuery, response="Message", many=True)
+@doc("List outbox messages, newest first", query=MessageListQuery, response=out.MessageOut, many=True)
 def list_messages() -> ResponseReturnValue:
     args = query_args(MessageListQuery())
     with tx() as s:
@@ -38,7 +39,7 @@ def list_messages() -> ResponseReturnValue:
 
 
 @bp.get("/messages/<message_id>")
-@doc("Get one outbox message", response="Message")
+@doc("Get one outbox message", response=out.MessageOut)
 def get(message_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.message(owned(s, Message, message_id))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
-from marshmallow import fields
 
 from automations.store.models import Notification
+from web.api import responses as out
 from web.api import serialize
 from web.api.common import (
     BodySchema,
     Id,
     PageQuery,
+    QueryBoolean,
     doc,
     json_body,
     now,
@@ -28,11 +29,11 @@ bp = Blueprint("notifications", __name__)
 
 class NotificationListQuery(PageQuery):
     user_id = Id()
-    unread = fields.Boolean(metadata={"description": "true: only unread; false: only read"})
+    unread = QueryBoolean(metadata={"description": "true: only unread; false: only read"})
 
 
 @bp.get("/notifications")
-@doc("List in-app notifications, newest first", query=NotificationListQuery, response="Notification", many=True)
+@doc("List in-app notifications, newest first", query=NotificationListQuery, response=out.NotificationOut, many=True)
 def list_notifications() -> ResponseReturnValue:
     args = query_args(NotificationListQuery())
     with tx() as s:
@@ -46,7 +47,7 @@ def list_notifications() -> ResponseReturnValue:
 
 
 @bp.post("/notifications/<notification_id>/read")
-@doc("Mark a notification read (idempotent: the first read time is kept)", response="Notification")
+@doc("Mark a notification read (idempotent: the first read time is kept)", response=out.NotificationOut)
 def mark_read(notification_id: str) -> ResponseReturnValue:
     json_body(BodySchema(), optional=True)
     with tx() as s:

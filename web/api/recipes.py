@@ -7,6 +7,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from automations.documents import recipes
+from web.api import responses as out
 from web.api import serialize
 from web.api.common import BodySchema, StrictBoolean, doc, json_body, location, now, tx
 
@@ -18,15 +19,15 @@ class RecipeImport(BodySchema):
 
 
 @bp.get("/recipes")
-@doc("List the recipes available to import", response="Recipe", many=True)
+@doc("List the recipes available to import", response=out.RecipeOut, many=True)
 def list_recipes() -> ResponseReturnValue:
     # A handful of files shipped with the app: one page, no cursor.
     return {"items": [serialize.recipe(r) for r in recipes.all_recipes()], "next_cursor": None}
 
 
 @bp.post("/recipes/<slug>/import")
-@doc("Import a recipe as a new workflow (optionally published)", body=RecipeImport, response="WorkflowDetail",
-     status=201)
+@doc("Import a recipe as a new workflow (optionally published)", body=RecipeImport, response=out.WorkflowDetailOut,
+     status=201, body_optional=True)
 def import_recipe(slug: str) -> ResponseReturnValue:
     data = json_body(RecipeImport(), optional=True)
     with tx() as s:

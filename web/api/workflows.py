@@ -19,6 +19,7 @@ from automations.documents import workflows
 from automations.documents.workflow_schema import DocumentSchema
 from automations.store.models import Workflow
 from automations.store.states import WorkflowStatus
+from web.api import responses as out
 from web.api import serialize
 from web.api.common import (
     BodySchema,
@@ -60,7 +61,7 @@ class RecipeFile(BodySchema):
 
 
 @bp.get("/workflows")
-@doc("List workflows, oldest first", query=WorkflowListQuery, response="Workflow", many=True)
+@doc("List workflows, oldest first", query=WorkflowListQuery, response=out.WorkflowOut, many=True)
 def list_workflows() -> ResponseReturnValue:
     args = query_args(WorkflowListQuery())
     with tx() as s:
@@ -72,7 +73,7 @@ def list_workflows() -> ResponseReturnValue:
 
 
 @bp.post("/workflows")
-@doc("Create a draft from a workflow document", body=DocumentSchema, response="WorkflowDetail", status=201)
+@doc("Create a draft from a workflow document", body=DocumentSchema, response=out.WorkflowDetailOut, status=201)
 def create() -> ResponseReturnValue:
     document = json_body()
     with tx() as s:
@@ -82,7 +83,7 @@ def create() -> ResponseReturnValue:
 
 @bp.post("/workflows/import")
 @doc("Import a workflow document (or a recipe file) as a new draft", body=DocumentSchema,
-     response="WorkflowDetail", status=201)
+     response=out.WorkflowDetailOut, status=201)
 def import_document() -> ResponseReturnValue:
     document = json_body()
     if "workflow" in document and "steps" not in document:
@@ -92,16 +93,16 @@ def import_document() -> ResponseReturnValue:
     return result, 201
 
 
-@bp.get("/workflows/<workflow_id>")
-@doc("Get a workflow: its draft, status and current version", response="WorkflowDetail")
+@bp.get("/workflows/<id:workflow_id>")
+@doc("Get a workflow: its draft, status and current version", response=out.WorkflowDetailOut)
 def get(workflow_id: str) -> ResponseReturnValue:
     with tx() as s:
         return serialize.workflow_detail(s, owned(s, Workflow, workflow_id))
 
 
-@bp.put("/workflows/<workflow_id>")
+@bp.put("/workflows/<id:workflow_id>")
 @doc("Replace the draft (published versions are unchanged until the next publish)", body=DocumentSchema,
-     response="WorkflowDetail")
+     response=out.WorkflowDetailOut)
 def replace(workflow_id: str) -> ResponseReturnValue:
     document = json_body()
     with tx() as s:
@@ -110,9 +111,9 @@ def replace(workflow_id: str) -> ResponseReturnValue:
         return serialize.workflow_detail(s, wf)
 
 
-@bp.post("/workflows/<workflow_id>/publish")
+@bp.post("/workflows/<id:workflow_id>/publish")
 @doc("Publish the draft as the next version (422 naming every problem when it cannot be)",
-     response="WorkflowDetail")
+     response=out.WorkflowDetailOut)
 def publish(workflow_id: str) -> ResponseReturnValue:
     json_body(BodySchema(), optional=True)
     with tx() as s:
@@ -121,8 +122,8 @@ def publish(workflow_id: str) -> ResponseReturnValue:
         return serialize.workflow_detail(s, wf)
 
 
-@bp.post("/workflows/<workflow_id>/unpublish")
-@doc("Stop enrolling (running enrollments finish on their version)", response="WorkflowDetail", errors=(409,))
+@bp.post("/workflows/<id:workflow_id>/unpublish")
+@doc("Stop enrolling (running enrollments finish on their version)", response=out.WorkflowDetailOut, errors=(409,))
 def unpublish(workflow_id: str) -> ResponseReturnValue:
     json_body(BodySchema(), optional=True)
     with tx() as s:
@@ -131,7 +132,7 @@ def unpublish(workflow_id: str) -> ResponseReturnValue:
         return serialize.workflow_detail(s, wf)
 
 
-@bp.get("/workflows/<workflow_id>/export")
+@bp.get("/workflows/<id:workflow_id>/export")
 @doc("Download the workflow document (the draft, or a published version)", query=ExportQuery, download=True)
 def export(workflow_id: str) -> ResponseReturnValue:
     args = query_args(ExportQuery())
@@ -148,7 +149,7 @@ def export(workflow_id: str) -> ResponseReturnValue:
     )
 
 
-@bp.delete("/workflows/<workflow_id>")
+@bp.delete("/workflows/<id:workflow_id>")
 @doc("Delete a draft that was never published (409 otherwise: its history is kept)", status=204,
      errors=(409,))
 def delete(workflow_id: str) -> ResponseReturnValue:

@@ -1,0 +1,28 @@
+"""The audit trail: who (an API key, a user, the CLI) changed what, when. ``record`` adds the row in the
+caller's transaction, so a change and its audit line commit together or not at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from automations.store.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: ``api_key`` + the key's id, ``user`` + the user's id, or ``cli`` + the OS user name."""
+
+    kind: str
+    id: str | None
+
+
+def record(session: Session, *, location_id: str | None, actor: Actor, action: str, entity_type: str,
+           entity_id: str | None, at: datetime, summary: str = "") -> AuditEvent:
+    event = AuditEvent(location_id=location_id, actor_kind=actor.kind, actor_id=(actor.id or "")[:100] or None,
+                       action=action[:100], entity_type=entity_type[:50], entity_id=entity_id, at=at,
+                       summary=summary[:500])
+    session.add(event)
+    return event
