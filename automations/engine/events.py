@@ -108,6 +108,8 @@ def _on_status(session: Session, event: DomainEvent, appointment: Appointment, n
             if enrollment.trigger_status != status:
                 enrollments.finish(session, enrollment, state=EnrollmentState.EXITED, now=now, cancel_pending=True,
                                    reason=f"appointment cancelled (status {status})")
+    if event.payload.get("record_past"):
+        return  # recorded after the fact (booking.appointments ``record_past``): nothing to confirm or remind
     contact = session.get(Contact, appointment.contact_id)
     facts = TriggerFacts(
         event_kind=event.kind,

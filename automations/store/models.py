@@ -59,7 +59,10 @@ class Location(Base):
     custom_values: Mapped[dict] = mapped_column(JSON, default=dict)
     #: Names of the contact custom fields this location defines (``contact.<key>`` merge fields).
     custom_field_keys: Mapped[list] = mapped_column(JSON, default=list)
+    #: The public booking pages' path segment (``/book/<slug>/<calendar slug>``); unique when set.
+    slug: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("slug", name="uq_locations_slug"),)
 
 
 class ApiKey(Base):
@@ -132,6 +135,19 @@ class Calendar(Base):
     #: Static meeting location (link or text) for unassigned calendars and as the Zoom fallback.
     meeting_location: Mapped[str | None] = mapped_column(String(1000))
     auto_confirm: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Minutes between slot starts (None: the slot length).
+    slot_interval_minutes: Mapped[int | None] = mapped_column(Integer)
+    buffer_before_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    buffer_after_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    #: How soon a slot may start, counted from now.
+    min_notice_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    #: How far ahead one may book (None: no limit).
+    booking_window_days: Mapped[int | None] = mapped_column(Integer)
+    #: Merge-field template for new appointments' titles, e.g. ``{{contact.name}} – Consultation``.
+    title_template: Mapped[str | None] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: {"2026-12-24": [] (day off), "2026-12-27": [["10:00", "12:00"]] (those hours only)}.
+    date_overrides: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     members: Mapped[list[CalendarMember]] = relationship(
         back_populates="calendar", cascade="all, delete-orphan", order_by="CalendarMember.position"
@@ -148,6 +164,12 @@ class CalendarMember(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     meeting_location: Mapped[str | None] = mapped_column(String(1000))
+    #: Round robin: higher goes first among the free members (ties rotate fairly).
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    #: Weekly hours in the user's own time zone, like ``Calendar.availability``; None: the calendar's.
+    availability: Mapped[dict | None] = mapped_column(JSON)
+    #: Date overrides in the user's time zone, like ``Calendar.date_overrides``; None: the calendar's.
+    date_overrides: Mapped[dict | None] = mapped_column(JSON)
     calendar: Mapped[Calendar] = relationship(back_populates="members")
     __table_args__ = (UniqueConstraint("calendar_id", "user_id"),)
 
@@ -170,9 +192,44 @@ class Appointment(Base):
     meeting_id: Mapped[str | None] = mapped_column(ForeignKey("meetings.id"), index=True)
     #: The location text when no meeting provider is involved (static link, address).
     static_location: Mapped[str | None] = mapped_column(String(1000))
+    #: Recorded after the fact (``record_past``): no confirmations, no meeting.
+    record_past: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Occurrences of one recurring booking share this id.
+    recurrence_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    __table_args__ = (Index("ix_appointments_slot", "calendar_id", "start_at"),)
+    __table_args__ = (
+        Index("ix_appointments_slot", "calendar_id", "start_at"),
+        Index("ix_appointments_host_time", "assigned_user_id", "start_at"),
+    )
+
+
+class AppointmentHost(Base):
+    """The other hosts a collective booking occupies besides its assigned user (who hosts the one
+    meeting): availability reads them to know who is busy."""
+
+    __tablename__ = "appointment_hosts"
+    appointment_id: Mapped[str] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+
+class BusyBlock(Base):
+    """Time a user is busy outside Punctual (Google Calendar events and free/busy): blocks slots."""
+
+    __tablename__ = "busy_blocks"
+    id: Mapped[str] = _id()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: Where it came from, e.g. ``google``; with ``external_id`` it identifies the block for updates.
+    source: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(300))
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    title: Mapped[str] = mapped_column(String(300), default="")
+    updated_at: Mapped[datetime]
+    __table_args__ = (
+        UniqueConstraint("user_id", "source", "external_id"),
+        Index("ix_busy_blocks_user_time", "user_id", "start_at"),
+    )
 
 
 class Meeting(Base):

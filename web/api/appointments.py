@@ -55,6 +55,12 @@ class AppointmentBook(BodySchema):
                           metadata={"description": "default: picked by the calendar (round robin)"})
     notes = fields.String(load_default="", validate=validate.Length(max=10_000))
     is_recurring = StrictBoolean(load_default=False)
+    override_hours = StrictBoolean(load_default=False,
+                                   metadata={"description": "staff: allow outside the calendar's hours, notice and "
+                                                            "booking window (never an overlap)"})
+    record_past = StrictBoolean(load_default=False,
+                                metadata={"description": "record an appointment that already happened: no meeting, "
+                                                         "no confirmations"})
 
     @validates_schema
     def _one_contact(self, data: dict, **_kw) -> None:
@@ -71,6 +77,12 @@ class AppointmentPatch(BodySchema):
     title = fields.String(validate=validate.Length(min=1, max=300))
     notes = fields.String(validate=validate.Length(max=10_000))
     assigned_user_id = Id()
+    override_hours = StrictBoolean(load_default=False,
+                                   metadata={"description": "staff: allow outside the calendar's hours, notice and "
+                                                            "booking window (never an overlap)"})
+    record_past = StrictBoolean(load_default=False,
+                                metadata={"description": "record an appointment that already happened: no meeting, "
+                                                         "no confirmations"})
 
 
 class AppointmentListQuery(PageQuery):
@@ -94,7 +106,8 @@ def _apply_patch(session: Session, appt: Appointment, data: dict) -> bool:
         changed |= appointments.change_status(session, appt, status, modified_by=by, now=when)
     if "start_time" in data or "end_time" in data:
         changed |= appointments.reschedule(session, appt, start_at=data.get("start_time", appt.start_at),
-                                           end_at=data.get("end_time"), modified_by=by, now=when)
+                                           end_at=data.get("end_time"), modified_by=by, now=when,
+                                           override_hours=data["override_hours"], record_past=data["record_past"])
     details = {k: data[k] for k in ("title", "notes", "assigned_user_id") if k in data}
     if details:
         changed |= bool(appointments.update_details(session, appt, now=when, modified_by=by, **details))
@@ -117,7 +130,8 @@ def book() -> ResponseReturnValue:
             s, location=loc, calendar_id=data["calendar_id"], contact_id=contact_id, start_at=data["start_time"],
             end_at=data["end_time"], title=data["title"], status=data["status"],
             assigned_user_id=data["assigned_user_id"], notes=data["notes"], is_recurring=data["is_recurring"],
-            now=now(), modified_by=ModifiedBy.API,
+            now=now(), modified_by=ModifiedBy.API, override_hours=data["override_hours"],
+            record_past=data["record_past"],
         )
         result = serialize.appointment(s, appt)
     wake_worker()

@@ -62,7 +62,10 @@ def calendar(cal: Calendar) -> dict:
         "id": cal.id, "name": cal.name, "slug": cal.slug, "kind": cal.kind, "timezone": cal.timezone,
         "slot_minutes": cal.slot_minutes, "appointments_per_slot": cal.appointments_per_slot,
         "meeting_location": cal.meeting_location, "auto_confirm": cal.auto_confirm,
-        "created_at": ts(cal.created_at),
+        "slot_interval_minutes": cal.slot_interval_minutes, "buffer_before_minutes": cal.buffer_before_minutes,
+        "buffer_after_minutes": cal.buffer_after_minutes, "min_notice_minutes": cal.min_notice_minutes,
+        "booking_window_days": cal.booking_window_days, "title_template": cal.title_template,
+        "description": cal.description or "", "created_at": ts(cal.created_at),
     }
 
 
@@ -76,8 +79,10 @@ def calendar_detail(session: Session, cal: Calendar) -> dict:
             "position": m.position,
             # The member's own setting ("zoom", a static link or text, or null = the calendar's).
             "meeting_location": m.meeting_location,
+            "priority": m.priority or 0, "availability": m.availability, "date_overrides": m.date_overrides,
         })
-    return {**calendar(cal), "availability": dict(cal.availability or {}), "members": members}
+    return {**calendar(cal), "availability": dict(cal.availability or {}),
+            "date_overrides": dict(cal.date_overrides or {}), "members": members}
 
 
 # -- appointments ------------------------------------------------------------------------------------
@@ -93,7 +98,8 @@ def appointments(session: Session, rows: list[Appointment]) -> list[dict]:
             "id": a.id, "calendar_id": a.calendar_id, "contact_id": a.contact_id,
             "assigned_user_id": a.assigned_user_id, "title": a.title, "status": a.status,
             "start_time": ts(a.start_at), "end_time": ts(a.end_at), "timezone": a.timezone, "notes": a.notes,
-            "is_recurring": a.is_recurring, "rescheduled": a.rescheduled,
+            "is_recurring": a.is_recurring, "rescheduled": a.rescheduled, "record_past": a.record_past,
+            "recurrence_id": a.recurrence_id,
             "meeting": {
                 "state": meetings.link_state(meeting),
                 "provider": meeting.provider if meeting else None,
@@ -208,18 +214,25 @@ RESPONSE_SHAPES: dict[str, dict[str, Any]] = {
     "Calendar": {
         "id": "string", "name": "string", "slug": "string", "kind": "string", "timezone": "string?",
         "slot_minutes": "integer", "appointments_per_slot": "integer", "meeting_location": "string?",
-        "auto_confirm": "boolean", "created_at": "date-time",
+        "auto_confirm": "boolean", "slot_interval_minutes": "integer?", "buffer_before_minutes": "integer",
+        "buffer_after_minutes": "integer", "min_notice_minutes": "integer", "booking_window_days": "integer?",
+        "title_template": "string?", "description": "string", "created_at": "date-time",
     },
     "CalendarMember": {
         "user_id": "string", "name": "string", "email": "string?", "position": "integer",
-        "meeting_location": "string?",
+        "meeting_location": "string?", "priority": "integer", "availability": "object?", "date_overrides": "object?",
     },
-    "CalendarDetail": {"...": "Calendar", "availability": "object", "members": ["CalendarMember"]},
+    "CalendarDetail": {"...": "Calendar", "availability": "object", "date_overrides": "object",
+                       "members": ["CalendarMember"]},
+    "FreeSlot": {"start_time": "date-time", "end_time": "date-time", "local_start": "string", "hosts": ["string"]},
+    "FreeSlots": {"timezone": "string", "items": ["FreeSlot"]},
+    "AppointmentSeries": {"recurrence_id": "string", "items": ["Appointment"]},
     "MeetingInfo": {"state": "string", "provider": "string?", "join_url": "string?", "error": "string?"},
     "Appointment": {
         "id": "string", "calendar_id": "string", "contact_id": "string", "assigned_user_id": "string?",
         "title": "string", "status": "string", "start_time": "date-time", "end_time": "date-time",
         "timezone": "string", "notes": "string", "is_recurring": "boolean", "rescheduled": "boolean",
+        "record_past": "boolean", "recurrence_id": "string?",
         "meeting": "MeetingInfo", "meeting_location": "string?", "created_at": "date-time",
         "updated_at": "date-time",
     },
