@@ -42,6 +42,7 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     # Imported here so ``import web.app`` stays cheap and the registries complete before routes load.
     import actions  # noqa: F401
     import triggers  # noqa: F401
+    from web import booking as booking_pages
     from web import unsubscribe
     from web.api import api_blueprint
     from web.hooks import twilio as twilio_hooks
@@ -65,6 +66,7 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     app.register_blueprint(zoom_integration.bp)  # /integrations/zoom/callback
     app.register_blueprint(twilio_hooks.bp)  # /hooks/twilio/status, /inbound, /voicemail
     app.register_blueprint(unsubscribe.bp)  # /unsubscribe/<token> (List-Unsubscribe, one-click)
+    app.register_blueprint(booking_pages.bp)  # /book/<location>/<calendar>, /book/a/<signed token>
 
     @app.get("/healthz")
     def healthz():

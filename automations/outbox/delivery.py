@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from automations.booking import meetings
+from automations.booking import booking_links, meetings
 from automations.clock import Clock
 from automations.errors import ProviderError
 from automations.outbox import alerts, channels, inbound, receipts
@@ -262,6 +262,7 @@ class Delivery:
             location=location, contact=contact, appointment=appt,
             calendar=loaded.calendars.get(appt.calendar_id) if appt else None,
             assigned_user=assigned, recipient_tz=tz or "UTC", now=now, meeting_location=link,
+            links=booking_links.links(self.senders.public_url, self.senders.secret_key, appt.id if appt else None),
         )
 
     def _record(self, session: Session, results: list[tuple[str, SendResult | Exception]], now: datetime,
