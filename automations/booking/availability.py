@@ -19,6 +19,7 @@ resource.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -145,6 +146,8 @@ class Host:
     priority: int = 0
     position: int = 0
     busy: list[tuple[datetime, datetime, str | None, str | None]] = field(default_factory=list)
+    starts: list[datetime] = field(default_factory=list)
+    longest: timedelta = timedelta(0)
 
 
 def calendar_zone(calendar: Calendar, location_tz: str | None = None) -> ZoneInfo:
@@ -197,6 +200,8 @@ def load_busy(session: Session, calendar: Calendar, resources: list[Host], start
         by_key[key].busy.append((s, e, cal_id, appt_id))
     for h in resources:
         h.busy.sort(key=lambda b: b[0])
+        h.starts = [b[0] for b in h.busy]
+        h.longest = max((b[1] - b[0] for b in h.busy), default=timedelta(0))
 
 
 def _padded(calendar: Calendar, start: datetime, end: datetime) -> tuple[datetime, datetime]:
@@ -204,21 +209,39 @@ def _padded(calendar: Calendar, start: datetime, end: datetime) -> tuple[datetim
             end + timedelta(minutes=calendar.buffer_after_minutes or 0))
 
 
-def is_free(host: Host, calendar: Calendar, start: datetime, end: datetime, exclude_id: str | None = None) -> str | None:
-    """None when ``host`` can take [start, end) on ``calendar``; else why not."""
-    lo, hi = _padded(calendar, start, end)
+@dataclass(frozen=True)
+class Rules:
+    """The calendar settings ``is_free`` reads, taken once (ORM attribute access is slow in a hot loop)."""
+
+    calendar_id: str
+    per_slot: int
+    before: timedelta
+    after: timedelta
+
+    @classmethod
+    def of(cls, calendar: Calendar) -> Rules:
+        return cls(calendar.id, calendar.appointments_per_slot or 1,
+                   timedelta(minutes=calendar.buffer_before_minutes or 0),
+                   timedelta(minutes=calendar.buffer_after_minutes or 0))
+
+
+def is_free(host: Host, rules: Rules, start: datetime, end: datetime, exclude_id: str | None = None) -> str | None:
+    """None when ``host`` can take [start, end) under ``rules``; else why not."""
+    lo, hi = start - rules.before, end + rules.after
     same_slot = 0
-    for s, e, cal_id, appt_id in host.busy:
+    # Busy entries are sorted by start: none that starts more than the longest entry before ``lo`` can reach it.
+    first = bisect_left(host.starts, lo - host.longest) if host.starts else 0
+    for s, e, cal_id, appt_id in host.busy[first:]:
         if s >= hi:
             break
         if e <= lo or (appt_id is not None and appt_id == exclude_id):
             continue
-        if cal_id == calendar.id and s == start and e == end:
+        if cal_id == rules.calendar_id and s == start and e == end:
             same_slot += 1
             continue
         return "busy at that time"
-    if same_slot >= (calendar.appointments_per_slot or 1):
-        return f"the slot is full ({calendar.appointments_per_slot} per slot)"
+    if same_slot >= rules.per_slot:
+        return f"the slot is full ({rules.per_slot} per slot)"
     return None
 
 
@@ -253,11 +276,12 @@ def bookable_hosts(session: Session, calendar: Calendar, start: datetime, end: d
         candidates = [h for h in candidates if h.key in wanted] or [
             Host(k, None, None, calendar_zone(calendar)) for k in wanted]
     load_busy(session, calendar, candidates, *_padded(calendar, start, end))
+    rules = Rules.of(calendar)
     reasons: dict[str, str] = {}
     free = []
     for host in candidates:
         why = None if override_hours or _covered(host, start, end) else "outside the calendar's hours"
-        why = why or is_free(host, calendar, start, end, exclude_id)
+        why = why or is_free(host, rules, start, end, exclude_id)
         if why:
             reasons[host.key] = why
         else:
@@ -297,6 +321,7 @@ def slots(session: Session, calendar: Calendar, *, start: datetime, end: datetim
         return []
     resources = hosts(session, calendar)
     load_busy(session, calendar, resources, *_padded(calendar, start, end + length))
+    rules = Rules.of(calendar)
     free_by_start: dict[datetime, list[Host]] = {}
     for host in resources:
         for s_open, e_open in open_intervals(host.weekly, host.overrides, host.zone, start, end):
@@ -304,7 +329,7 @@ def slots(session: Session, calendar: Calendar, *, start: datetime, end: datetim
             if e_open <= start or s_open >= end:
                 continue
             while at + length <= e_open and at < end:
-                if start <= at < end and is_free(host, calendar, at, at + length) is None:
+                if start <= at < end and is_free(host, rules, at, at + length) is None:
                     free_by_start.setdefault(at, []).append(host)
                 at += step
     out = []

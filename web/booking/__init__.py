@@ -112,27 +112,35 @@ def booking_form(loc_slug: str, cal_slug: str) -> ResponseReturnValue:
 @bp.post("/<loc_slug>/<cal_slug>/book")
 def submit(loc_slug: str, cal_slug: str) -> ResponseReturnValue:
     start = forms.parse_start(request.form.get("start"))
+    form = forms.BookingForm.read(request.form)
+    message, status = None, 200
+    # One short transaction books; every page shown after a refusal is rendered outside it, so a
+    # visitor who lost the race never holds the write lock others are waiting for.
     with transaction(_state().factory) as s:
         loc, cal = _calendar(s, loc_slug, cal_slug)
         zone = _zone(request.form.get("tz"), cal.timezone or loc.timezone)
         if not forms.check_token(_secret(), request.form.get("form_token"), cal.id):
-            return _render_page(s, loc, cal, zone=zone, week=0, status=400,
-                                message="This form has expired. Please pick a time again.")
-        if start is None:
-            return _render_page(s, loc, cal, zone=zone, week=0, status=400, message="Please pick a time.")
-        form = forms.BookingForm.read(request.form)
-        if form.errors:
+            message, status = "This form has expired. Please pick a time again.", 400
+        elif start is None:
+            message, status = "Please pick a time.", 400
+        elif form.errors:
             return _form_page(loc, cal, start, zone, form, status=422)
-        now = _state().clock.now()
-        first, last = form.first_last
-        try:
-            with s.begin_nested():
-                contact = public.find_or_create_contact(s, loc, first_name=first, last_name=last, email=form.email,
-                                                        phone=form.phone_e164, timezone=zone.key, now=now)
-                appt = public.book(s, loc, cal, contact, start_at=start, notes=form.notes, now=now)
-        except (Conflict, ValidationError):
-            return _render_page(s, loc, cal, zone=zone, week=0, status=409, message=TAKEN)
-        token = booking_links.token(_secret(), appt.id)
+        else:
+            now = _state().clock.now()
+            first, last = form.first_last
+            try:
+                with s.begin_nested():
+                    contact = public.find_or_create_contact(s, loc, first_name=first, last_name=last,
+                                                            email=form.email, phone=form.phone_e164,
+                                                            timezone=zone.key, now=now)
+                    appt = public.book(s, loc, cal, contact, start_at=start, notes=form.notes, now=now)
+                token = booking_links.token(_secret(), appt.id)
+            except (Conflict, ValidationError):
+                message, status = TAKEN, 409
+    if message:
+        with transaction(_state().factory) as s:
+            loc, cal = _calendar(s, loc_slug, cal_slug)
+            return _render_page(s, loc, cal, zone=zone, week=0, status=status, message=message)
     _wake()
     return redirect(url_for("booking.manage", token=token, tz=zone.key, booked=1), code=303)
 
