@@ -633,7 +633,10 @@ class FakeGoogle(FakeHttpServer):
     def wait_for_pushes(self, count: int, timeout: float = 5.0) -> list[PushDelivery]:
         """Block until ``count`` deliveries finished (AssertionError after ``timeout`` seconds)."""
         with self._push_cond:
-            done = lambda: sum(1 for p in self.pushes if p.status is not None or p.error) >= count  # noqa: E731
+
+            def done() -> bool:
+                return sum(1 for p in self.pushes if p.status is not None or p.error) >= count
+
             if not self._push_cond.wait_for(done, timeout=timeout):
                 raise AssertionError(
                     f"expected {count} push deliveries, got {len(self.pushes)} within {timeout}s"
