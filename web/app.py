@@ -45,8 +45,10 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     from web import booking as booking_pages
     from web import unsubscribe
     from web.api import api_blueprint
+    from web.hooks import google as google_hooks
     from web.hooks import twilio as twilio_hooks
     from web.hooks import zoom as zoom_hooks
+    from web.integrations import google as google_integration
     from web.integrations import zoom as zoom_integration
 
     settings = settings or Settings.from_env()
@@ -67,6 +69,8 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     app.register_blueprint(twilio_hooks.bp)  # /hooks/twilio/status, /inbound, /voicemail
     app.register_blueprint(unsubscribe.bp)  # /unsubscribe/<token> (List-Unsubscribe, one-click)
     app.register_blueprint(booking_pages.bp)  # /book/<location>/<calendar>, /book/a/<signed token>
+    app.register_blueprint(google_integration.bp)  # /integrations/google/callback
+    app.register_blueprint(google_hooks.bp)  # /hooks/google (push notifications)
 
     @app.get("/healthz")
     def healthz():

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from automations.engine import interpreter
+from automations.google import event_jobs as google_events
 from automations.outbox import inbound
 from automations.runs import enrollments
 from automations.runs.workflow_doc import doc_for_version
@@ -93,6 +94,7 @@ def handle(session: Session, event: DomainEvent, now: datetime) -> None:
         elif event.kind == EventKind.APPOINTMENT_RESCHEDULED:
             _on_reschedule(session, event, appointment, now)
         _recheck_conditions(session, Enrollment.appointment_id == appointment.id, now)
+        google_events.enqueue(session, appointment, now)  # its Google Calendar event follows the change
     elif event.kind == EventKind.CONTACT_UPDATED and event.contact_id:
         _recheck_conditions(session, Enrollment.contact_id == event.contact_id, now)
     elif event.kind == EventKind.MEETING_RESOLVED:

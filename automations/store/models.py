@@ -170,6 +170,8 @@ class CalendarMember(Base):
     availability: Mapped[dict | None] = mapped_column(JSON)
     #: Date overrides in the user's time zone, like ``Calendar.date_overrides``; None: the calendar's.
     date_overrides: Mapped[dict | None] = mapped_column(JSON)
+    #: The member's Google calendar (an id from their calendar list) that appointments are written to.
+    google_calendar_id: Mapped[str | None] = mapped_column(String(300))
     calendar: Mapped[Calendar] = relationship(back_populates="members")
     __table_args__ = (UniqueConstraint("calendar_id", "user_id"),)
 
@@ -473,3 +475,73 @@ class OAuthState(Base):
     code_verifier_enc: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class GoogleConnection(Base):
+    """A user's Google account (Calendar). Tokens encrypted at rest (automations.store.secrets_box)."""
+
+    __tablename__ = "google_connections"
+    id: Mapped[str] = _id()
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    access_token_enc: Mapped[str | None] = mapped_column(Text)
+    refresh_token_enc: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    scope: Mapped[str | None] = mapped_column(Text)
+    #: active | broken (invalid_grant: the user must reconnect)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class GoogleCalendarSync(Base):
+    """One linked Google calendar of one user: incremental sync state and its push channel.
+
+    Due when ``next_sync_at`` has passed (a push sets it to now; without push it is periodic); claimed
+    under a lease like every other job, so a dead worker's sync is taken over."""
+
+    __tablename__ = "google_calendar_syncs"
+    id: Mapped[str] = _id()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    google_calendar_id: Mapped[str] = mapped_column(String(300))
+    sync_token: Mapped[str | None] = mapped_column(Text)
+    channel_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    channel_token_enc: Mapped[str | None] = mapped_column(Text)
+    channel_resource_id: Mapped[str | None] = mapped_column(String(300))
+    channel_expires_at: Mapped[datetime | None]
+    next_sync_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("user_id", "google_calendar_id"), Index("ix_google_syncs_due", "next_sync_at"))
+
+
+class GoogleEventLink(Base):
+    """An appointment's event in its host's Google calendar, and the durable job keeping it in step:
+    due while ``wanted_version`` is ahead of ``written_version`` (every appointment change bumps it)."""
+
+    __tablename__ = "google_event_links"
+    appointment_id: Mapped[str] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    google_calendar_id: Mapped[str] = mapped_column(String(300))
+    event_id: Mapped[str] = mapped_column(String(64))
+    #: The etag our last write got back: an inbound change with this etag is our own write.
+    etag: Mapped[str | None] = mapped_column(String(200))
+    wanted_version: Mapped[int] = mapped_column(Integer, default=1)
+    written_version: Mapped[int] = mapped_column(Integer, default=0)
+    #: pending | synced | deleted | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+    __table_args__ = (
+        Index("ix_google_event_links_due", "status", "next_attempt_at"),
+        # Deleted events come back from Google with little more than their id.
+        Index("ix_google_event_links_event", "event_id"),
+    )

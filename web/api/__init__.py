@@ -15,6 +15,7 @@ from web.api import (
     calendars,
     contacts,
     enrollments,
+    google,
     messages,
     notifications,
     recipes,
@@ -25,7 +26,8 @@ from web.api.common import doc
 from web.auth import authenticate
 
 PREFIX = "/api/v1"
-RESOURCES = (contacts, calendars, appointments, workflows, recipes, enrollments, messages, notifications, users)
+RESOURCES = (contacts, calendars, appointments, workflows, recipes, enrollments, messages, notifications, users,
+             google)
 
 api = Blueprint("api", __name__, url_prefix=PREFIX)
 for _module in RESOURCES:

@@ -80,6 +80,7 @@ def calendar_detail(session: Session, cal: Calendar) -> dict:
             # The member's own setting ("zoom", a static link or text, or null = the calendar's).
             "meeting_location": m.meeting_location,
             "priority": m.priority or 0, "availability": m.availability, "date_overrides": m.date_overrides,
+            "google_calendar_id": m.google_calendar_id,
         })
     return {**calendar(cal), "availability": dict(cal.availability or {}),
             "date_overrides": dict(cal.date_overrides or {}), "members": members}
@@ -221,12 +222,17 @@ RESPONSE_SHAPES: dict[str, dict[str, Any]] = {
     "CalendarMember": {
         "user_id": "string", "name": "string", "email": "string?", "position": "integer",
         "meeting_location": "string?", "priority": "integer", "availability": "object?", "date_overrides": "object?",
+        "google_calendar_id": "string?",
     },
     "CalendarDetail": {"...": "Calendar", "availability": "object", "date_overrides": "object",
                        "members": ["CalendarMember"]},
     "FreeSlot": {"start_time": "date-time", "end_time": "date-time", "local_start": "string", "hosts": ["string"]},
     "FreeSlots": {"timezone": "string", "items": ["FreeSlot"]},
     "AppointmentSeries": {"recurrence_id": "string", "items": ["Appointment"]},
+    "GoogleAuthorization": {"authorize_url": "string", "expires_at": "date-time"},
+    "GoogleConnectionInfo": {"status": "string", "status_reason": "string?", "connected_at": "date-time?"},
+    "GoogleCalendarInfo": {"id": "string", "summary": "string", "primary": "boolean", "time_zone": "string?"},
+    "GoogleCalendarList": {"items": ["GoogleCalendarInfo"]},
     "MeetingInfo": {"state": "string", "provider": "string?", "join_url": "string?", "error": "string?"},
     "Appointment": {
         "id": "string", "calendar_id": "string", "contact_id": "string", "assigned_user_id": "string?",
