@@ -304,3 +304,20 @@ def test_authorize_url_carries_pkce_and_state(g):
     query = parse_qs(urlsplit(url).query)
     assert query["code_challenge_method"] == ["S256"] and len(query["state"][0]) >= 32
     assert query["redirect_uri"] == [g.google.redirect_uri]
+
+
+def test_free_busy_of_the_primary_calendar_blocks_when_another_is_linked(g):
+    g.google.add_calendar(ALICE_EMAIL, "alice-bookings@group.calendar.google.com", "Bookings")
+    g.connect_and_link()
+    linked = g.api.put(f"/calendars/{g.world.calendar_id}/members/{g.world.alice_id}/google-calendar",
+                       {"google_calendar_id": "alice-bookings@group.calendar.google.com"})
+    assert linked.status_code == 200
+    g.google.host_creates_event(ALICE_EMAIL, summary="Private", start=TUESDAY_10_NY,
+                                end=TUESDAY_10_NY + timedelta(minutes=45))
+    g.runtime.tick()
+    with g.factory() as s:
+        blocks = [(b.source, b.start_at, b.end_at) for b in s.scalars(select(BusyBlock))]
+    assert ("google_freebusy", TUESDAY_10_NY, TUESDAY_10_NY + timedelta(minutes=45)) in blocks
+    appt_id = g.book(TUESDAY_10_NY + timedelta(hours=1))
+    g.runtime.tick()
+    assert [e["id"] for e in g.google.events_of("alice-bookings@group.calendar.google.com")] == [event_id_for(appt_id)]

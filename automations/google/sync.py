@@ -57,6 +57,8 @@ from providers.google_calendar import (
 
 log = logging.getLogger(__name__)
 SOURCE = "google"
+FREE_BUSY_SOURCE = "google_freebusy"
+FREE_BUSY_AHEAD = timedelta(days=90)
 FULL_SYNC_BACK = timedelta(days=30)
 CHANNEL_RENEW_BEFORE = timedelta(days=1)
 PUSH_SAFETY_NET = timedelta(hours=6)
@@ -123,10 +125,24 @@ class GoogleSync:
                 result = call(job.user_id, lambda t: client.sync_events(
                     t, job.calendar_id, None, full_sync_time_min=now - FULL_SYNC_BACK), now=now)
             channel = self._renew_channel(job, now)
+            free_busy = self._other_busy(job, now)
         except (GoogleRetryableError, GoogleConnectionBroken, NotFound, GoogleError) as exc:
             self._failed(job, exc, now)
             return
-        self._apply(job, result, channel, now)
+        self._apply(job, result, channel, now, free_busy)
+
+    def _other_busy(self, job: _Job, now: datetime) -> tuple[str, list[tuple[datetime, datetime]]] | None:
+        """freeBusy of the user's primary Google calendar when another one is linked: its busy times block
+        slots too (the linked calendar itself is read event by event, which tells our events apart)."""
+        client, call = self.connections.client, self.connections.call
+        primary = next((c for c in call(job.user_id, client.list_calendars, now=now) if c.primary), None)
+        if primary is None or primary.id == job.calendar_id:
+            return None
+        found = call(job.user_id, lambda t: client.free_busy(t, [primary.id], now, now + FREE_BUSY_AHEAD), now=now)
+        busy = found.get(primary.id)
+        if busy is None or not busy.ok:
+            return None  # unknown is not free: keep what we had
+        return primary.id, [(b.start, b.end) for b in busy.busy]
 
     def _renew_channel(self, job: _Job, now: datetime) -> tuple[WatchChannel, str] | None:
         address = self.settings.push_address
@@ -158,7 +174,8 @@ class GoogleSync:
             row.lease_owner = row.lease_expires_at = None
             row.updated_at = now
 
-    def _apply(self, job: _Job, result: SyncResult, channel: tuple[WatchChannel, str] | None, now: datetime) -> None:
+    def _apply(self, job: _Job, result: SyncResult, channel: tuple[WatchChannel, str] | None, now: datetime,
+               free_busy: tuple[str, list[tuple[datetime, datetime]]] | None = None) -> None:
         with self.factory() as session, session.begin():
             row = session.get(GoogleCalendarSync, job.id)
             if row is None or row.lease_owner != self.owner:
@@ -176,6 +193,8 @@ class GoogleSync:
                     self._reflect(session, link, event, now)
                 elif not event.appointment_id:
                     self._block(session, job, event, zone, now)
+            if free_busy is not None:
+                self._replace_free_busy(session, job.user_id, *free_busy, now)
             row.sync_token = result.next_sync_token
             row.attempts, row.error = 0, None
             if channel is not None:
@@ -187,6 +206,14 @@ class GoogleSync:
             row.next_sync_at = now + (PUSH_SAFETY_NET if pushed else timedelta(minutes=self.settings.sync_minutes))
             row.lease_owner = row.lease_expires_at = None
             row.updated_at = now
+
+    @staticmethod
+    def _replace_free_busy(session: Session, user_id: str, calendar_id: str, busy: list, now: datetime) -> None:
+        session.execute(BusyBlock.__table__.delete().where(
+            BusyBlock.user_id == user_id, BusyBlock.source == FREE_BUSY_SOURCE))
+        session.add_all(BusyBlock(user_id=user_id, source=FREE_BUSY_SOURCE, external_id=f"{calendar_id}|{i}"[:300],
+                                  start_at=start, end_at=end, title="Busy (Google)", updated_at=now)
+                        for i, (start, end) in enumerate(busy))
 
     # -- what an event means -----------------------------------------------------------------------
 
