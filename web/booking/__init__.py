@@ -23,7 +23,7 @@ from automations.errors import Conflict, NotFound, ValidationError
 from automations.rendering.render_context import google_calendar_url
 from automations.rendering.timecalc import parse_tz
 from automations.store.db import transaction
-from automations.store.models import Appointment, Calendar, Location, Meeting
+from automations.store.models import Appointment, Calendar, Contact, Location, Meeting
 from automations.store.states import AppointmentStatus
 from web.booking import forms, ics
 
@@ -159,6 +159,12 @@ def _appointment(session, token: str) -> tuple[Appointment, Location, Calendar]:
     return appt, session.get(Location, appt.location_id), session.get(Calendar, appt.calendar_id)
 
 
+def _appt_zone(session, appt: Appointment) -> ZoneInfo:
+    """The zone a contact reads their appointment in: asked for, else their own, else the appointment's."""
+    contact = session.get(Contact, appt.contact_id)
+    return _zone(request.values.get("tz") or (contact.timezone if contact else None), appt.timezone)
+
+
 def _expired(appt: Appointment) -> bool:
     return not booking_links.usable(appt.end_at, _state().clock.now())
 
@@ -167,7 +173,7 @@ def _expired(appt: Appointment) -> bool:
 def manage(token: str) -> ResponseReturnValue:
     with transaction(_state().factory) as s:
         appt, loc, cal = _appointment(s, token)
-        zone = _zone(request.args.get("tz"), appt.timezone)
+        zone = _appt_zone(s, appt)
         meeting = s.get(Meeting, appt.meeting_id) if appt.meeting_id else None
         where = meetings.current_location(appt, meeting, cal)
         start, end = appt.start_at.astimezone(zone), appt.end_at.astimezone(zone)
@@ -198,7 +204,7 @@ def download_ics(token: str) -> ResponseReturnValue:
 def cancel(token: str) -> ResponseReturnValue:
     with transaction(_state().factory) as s:
         appt, loc, cal = _appointment(s, token)
-        zone = _zone(request.values.get("tz"), appt.timezone)
+        zone = _appt_zone(s, appt)
         done = appt.status == AppointmentStatus.CANCELLED
         problem = "This link has expired: the appointment is over." if _expired(appt) and not done else None
         if request.method == "POST" and not done and not problem:
@@ -220,7 +226,7 @@ def cancel(token: str) -> ResponseReturnValue:
 def reschedule(token: str) -> ResponseReturnValue:
     with transaction(_state().factory) as s:
         appt, loc, cal = _appointment(s, token)
-        zone = _zone(request.values.get("tz"), appt.timezone)
+        zone = _appt_zone(s, appt)
         if _expired(appt) or appt.status in (AppointmentStatus.CANCELLED, AppointmentStatus.INVALID):
             return render_template("booking/cancel.html", appointment=appt, calendar=cal, location=loc, token=token,
                                    zone=zone.key, start=appt.start_at.astimezone(zone), done=False,
