@@ -18,10 +18,15 @@ SALT = "punctual-appointment-link"
 PATH = "/book/a"
 
 
-def _serializer(secret_key: str) -> URLSafeSerializer:
-    # The first key signs; with a rotated list (comma-separated) older tokens still verify.
+def signing_keys(secret_key: str) -> list[str]:
+    """The setting's keys as itsdangerous wants them: the first listed key signs (it goes last), and
+    with a rotated, comma-separated list older signatures still verify."""
     keys = [k for k in (s.strip() for s in secret_key.split(",")) if k] or [secret_key]
-    return URLSafeSerializer(list(reversed(keys)), salt=SALT)
+    return list(reversed(keys))
+
+
+def _serializer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(signing_keys(secret_key), salt=SALT)
 
 
 def token(secret_key: str, appointment_id: str) -> str:

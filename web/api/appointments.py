@@ -41,7 +41,16 @@ bp = Blueprint("appointments", __name__)
 STATUSES = [s.value for s in AppointmentStatus]
 
 
-class AppointmentBook(BodySchema):
+class BookingFlags(BodySchema):
+    override_hours = StrictBoolean(load_default=False,
+                                   metadata={"description": "staff: allow outside the calendar's hours, notice and "
+                                                            "booking window (never an overlap)"})
+    record_past = StrictBoolean(load_default=False,
+                                metadata={"description": "record an appointment that already happened: no meeting, "
+                                                         "no confirmations"})
+
+
+class AppointmentBook(BookingFlags):
     calendar_id = Id(required=True)
     contact_id = Id(allow_none=True)
     contact = fields.Nested(ContactCreate, allow_none=True, metadata={"description": "a new contact to create, instead of contact_id"})
@@ -55,12 +64,6 @@ class AppointmentBook(BodySchema):
                           metadata={"description": "default: picked by the calendar (round robin)"})
     notes = fields.String(load_default="", validate=validate.Length(max=10_000))
     is_recurring = StrictBoolean(load_default=False)
-    override_hours = StrictBoolean(load_default=False,
-                                   metadata={"description": "staff: allow outside the calendar's hours, notice and "
-                                                            "booking window (never an overlap)"})
-    record_past = StrictBoolean(load_default=False,
-                                metadata={"description": "record an appointment that already happened: no meeting, "
-                                                         "no confirmations"})
 
     @validates_schema
     def _one_contact(self, data: dict, **_kw) -> None:
@@ -70,19 +73,13 @@ class AppointmentBook(BodySchema):
             raise MarshmallowError("required (or an inline contact object)", field_name="contact_id")
 
 
-class AppointmentPatch(BodySchema):
+class AppointmentPatch(BookingFlags):
     status = fields.String(validate=validate.OneOf(STATUSES))
     start_time = Timestamp()
     end_time = Timestamp()
     title = fields.String(validate=validate.Length(min=1, max=300))
     notes = fields.String(validate=validate.Length(max=10_000))
     assigned_user_id = Id()
-    override_hours = StrictBoolean(load_default=False,
-                                   metadata={"description": "staff: allow outside the calendar's hours, notice and "
-                                                            "booking window (never an overlap)"})
-    record_past = StrictBoolean(load_default=False,
-                                metadata={"description": "record an appointment that already happened: no meeting, "
-                                                         "no confirmations"})
 
 
 class AppointmentListQuery(PageQuery):

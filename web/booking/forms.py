@@ -10,6 +10,7 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from automations.booking.booking_links import signing_keys
 from automations.booking.contacts import normalize_phone
 from automations.errors import ValidationError
 
@@ -20,8 +21,7 @@ MAX_NAME, MAX_NOTES = 200, 2000
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
-    keys = [k for k in (s.strip() for s in secret_key.split(",")) if k] or [secret_key]
-    return URLSafeTimedSerializer(list(reversed(keys)), salt=SALT)
+    return URLSafeTimedSerializer(signing_keys(secret_key), salt=SALT)
 
 
 def form_token(secret_key: str, scope: str) -> str:
