@@ -164,6 +164,8 @@ def test_host_events_in_google_block_slots_and_410_resyncs(g):
     with g.factory() as s:
         [block] = s.scalars(select(BusyBlock)).all()
         assert (block.start_at, block.title, block.user_id) == (TUESDAY_10_NY, "Dentist", g.world.alice_id)
+    busy = g.api.get(f"/users/{g.world.alice_id}/busy-times?days=7").get_json()["items"]
+    assert [(b["title"], b["source"], b["start_time"]) for b in busy] == [("Dentist", "google", TUESDAY_10_NY.isoformat())]
     # Alice is busy then: a booking for her is refused; round robin gives the slot to Bob.
     refused = g.api.post("/appointments", {"calendar_id": g.world.calendar_id, "contact_id": g.world.dana_id,
                                            "assigned_user_id": g.world.alice_id, "start_time": TUESDAY_10_NY.isoformat()})

@@ -40,9 +40,12 @@ def _lock(session: Session, calendar: Calendar, user_ids: list[str]) -> None:
     SQLite every write transaction already starts with ``BEGIN IMMEDIATE`` and runs alone."""
     if not is_postgres(session):
         return
-    session.execute(select(Calendar.id).where(Calendar.id == calendar.id).with_for_update())
+    # FOR NO KEY UPDATE: bookings exclude each other, but rows merely referencing these (foreign-key
+    # checks take KEY SHARE, e.g. a Google sync inserting busy blocks) neither wait nor deadlock.
+    session.execute(select(Calendar.id).where(Calendar.id == calendar.id).with_for_update(key_share=True))
     if user_ids:
-        session.execute(select(User.id).where(User.id.in_(sorted(set(user_ids)))).order_by(User.id).with_for_update())
+        session.execute(select(User.id).where(User.id.in_(sorted(set(user_ids)))).order_by(User.id)
+                        .with_for_update(key_share=True))
 
 
 def _rotation(session: Session, calendar: Calendar, free: list[availability.Host], now: datetime) -> str:

@@ -4,14 +4,17 @@ writable Google calendars (fetched from Google), and linking a calendar member t
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
+from sqlalchemy import select
 
 from automations.google import connections as google_connections
-from automations.store.models import Calendar, GoogleConnection, User
+from automations.store.models import BusyBlock, Calendar, GoogleConnection, User
 from web.api import serialize
-from web.api.common import BodySchema, doc, json_body, now, owned, tx
+from web.api.common import BodySchema, QuerySchema, Timestamp, doc, json_body, now, owned, query_args, tx
 from web.integrations.google import google_service
 
 bp = Blueprint("google", __name__)
@@ -21,6 +24,26 @@ class MemberGoogleCalendarBody(BodySchema):
     google_calendar_id = fields.String(required=True, allow_none=True, validate=validate.Length(min=1, max=300),
                                        metadata={"description": "an id from GET /users/{id}/google/calendars, "
                                                                 "or null to stop writing there"})
+
+
+class BusyQuery(QuerySchema):
+    start = Timestamp(metadata={"description": "default: now"})
+    days = fields.Integer(load_default=7, validate=validate.Range(min=1, max=62))
+
+
+@bp.get("/users/<user_id>/busy-times")
+@doc("Time the user is busy outside Punctual (events made in Google, free/busy): shown as blocked time",
+     query=BusyQuery, response="BusyTimes")
+def busy_times(user_id: str) -> ResponseReturnValue:
+    args = query_args(BusyQuery())
+    start = args.get("start") or now()
+    end = start + timedelta(days=args["days"])
+    with tx() as s:
+        owned(s, User, user_id, "user")
+        rows = s.scalars(select(BusyBlock).where(BusyBlock.user_id == user_id, BusyBlock.start_at < end,
+                                                 BusyBlock.end_at > start).order_by(BusyBlock.start_at).limit(2000))
+        return {"items": [{"start_time": serialize.ts(b.start_at), "end_time": serialize.ts(b.end_at),
+                           "title": b.title, "source": b.source} for b in rows]}
 
 
 @bp.post("/users/<user_id>/google/connect")

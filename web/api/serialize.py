@@ -233,6 +233,8 @@ RESPONSE_SHAPES: dict[str, dict[str, Any]] = {
     "GoogleConnectionInfo": {"status": "string", "status_reason": "string?", "connected_at": "date-time?"},
     "GoogleCalendarInfo": {"id": "string", "summary": "string", "primary": "boolean", "time_zone": "string?"},
     "GoogleCalendarList": {"items": ["GoogleCalendarInfo"]},
+    "BusyTime": {"start_time": "date-time", "end_time": "date-time", "title": "string", "source": "string"},
+    "BusyTimes": {"items": ["BusyTime"]},
     "MeetingInfo": {"state": "string", "provider": "string?", "join_url": "string?", "error": "string?"},
     "Appointment": {
         "id": "string", "calendar_id": "string", "contact_id": "string", "assigned_user_id": "string?",
