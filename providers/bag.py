@@ -26,6 +26,8 @@ class Providers:
     webhook: WebhookSender = field(default_factory=WebhookSender)
     slack: SlackWebhookSender = field(default_factory=SlackWebhookSender)
     meetings: MeetingProvider = field(default_factory=SandboxMeetings)
+    #: Google Calendar (``providers.google_calendar.GoogleCalendarClient``); None = from GOOGLE_* settings, if set.
+    google: object | None = None
     #: Sender address when neither the step, the workflow nor the location has one.
     default_from_email: str = "reminders@punctual.invalid"
     public_url: str = "http://127.0.0.1:5000"

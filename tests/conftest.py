@@ -33,6 +33,8 @@ from tests.factories import World, make_world
 os.environ.setdefault("PUNCTUAL_HOME", tempfile.mkdtemp(prefix="punctual-test-home-"))
 
 PG_URL = os.environ.get("PUNCTUAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+#: One deployment secret for the test runtime, its providers and the app (links signed by one are read by another).
+TEST_SECRET_KEY = "test-secret-key-not-for-production"
 START = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)  # a Monday
 
 
@@ -130,12 +132,14 @@ LOCAL_ALLOW = ("127.0.0.0/8",)
 
 def local_providers(**overrides) -> Providers:
     allow = Allowlist.parse(LOCAL_ALLOW)
-    return Providers(**{"webhook": WebhookSender(allow=allow), "slack": SlackWebhookSender(allow=allow), **overrides})
+    return Providers(**{"webhook": WebhookSender(allow=allow), "slack": SlackWebhookSender(allow=allow),
+                        "secret_key": TEST_SECRET_KEY, **overrides})
 
 
 @pytest.fixture
 def runtime(factory, clock, providers) -> Runtime:
-    return Runtime(factory, clock=clock, providers=providers, settings=Settings(batch_size=100), owner="test-worker")
+    return Runtime(factory, clock=clock, providers=providers, settings=Settings(batch_size=100, secret_key=TEST_SECRET_KEY),
+                   owner="test-worker")
 
 
 @pytest.fixture

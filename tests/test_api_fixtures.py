@@ -42,6 +42,10 @@ class SpyRuntime:
     def tick(self, *args, **kwargs):
         return self._runtime.tick(*args, **kwargs)
 
+    def __getattr__(self, name: str):
+        # settings, providers, ...: the app shares the runtime's (one deployment, one secret key).
+        return getattr(self._runtime, name)
+
 
 @pytest.fixture(name="spy_runtime")
 def spy_runtime_fixture(runtime) -> SpyRuntime:

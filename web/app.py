@@ -23,11 +23,14 @@ from automations.settings import Settings
 from automations.store.db import make_engine, make_session_factory
 from automations.wiring import build_providers
 from providers.bag import Providers
+from web import booking as booking_pages
 from web import errors, headers, request_guard, unsubscribe
 from web.api.blueprint import api_blueprint
 from web.api.common import IdConverter
+from web.hooks import google as google_hooks
 from web.hooks import twilio as twilio_hooks
 from web.hooks import zoom as zoom_hooks
+from web.integrations import google as google_integration
 from web.integrations import zoom as zoom_integration
 from web.ratelimit import RateLimits
 
@@ -54,7 +57,7 @@ def state() -> PunctualState:
 def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | None = None,
                runtime: Any | None = None, settings: Settings | None = None,
                limits: RateLimits | None = None) -> Flask:
-    settings = settings or Settings.from_env()
+    settings = settings or getattr(runtime, "settings", None) or Settings.from_env()
     if factory is None:
         factory = make_session_factory(make_engine(settings.database_url))
     clock = clock or SystemClock()
@@ -80,6 +83,9 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     app.register_blueprint(zoom_integration.bp)  # /integrations/zoom/callback
     app.register_blueprint(twilio_hooks.bp)  # /hooks/twilio/status, /inbound, /voicemail
     app.register_blueprint(unsubscribe.bp)  # /unsubscribe/<token> (List-Unsubscribe, one-click)
+    app.register_blueprint(booking_pages.bp)  # /book/<location>/<calendar>, /book/a/<signed token>
+    app.register_blueprint(google_integration.bp)  # /integrations/google/callback
+    app.register_blueprint(google_hooks.bp)  # /hooks/google (push notifications)
 
     @app.get("/healthz")
     def healthz():

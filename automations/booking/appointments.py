@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from automations.booking import domain_events, meetings
+from automations.booking import availability, domain_events, meetings
 from automations.errors import Conflict, NotFound, ValidationError
-from automations.store.models import Appointment, Calendar, Contact, Location, User
+from automations.rendering import merge_fields, render_context
+from automations.store.db import is_postgres
+from automations.store.models import Appointment, AppointmentHost, Calendar, Contact, Location, User
 from automations.store.states import AppointmentStatus, EventKind, ModifiedBy
 
 INACTIVE = (AppointmentStatus.CANCELLED, AppointmentStatus.INVALID)
@@ -30,13 +32,23 @@ def _owned(session: Session, model, obj_id: str | None, location_id: str, path: 
     return obj
 
 
-def _pick_host(session: Session, calendar: Calendar, now: datetime) -> str | None:
-    """Round robin: the member with the fewest upcoming appointments on this calendar, then list order."""
-    members = [m for m in calendar.members]
-    if calendar.kind == "unassigned" or not members:
-        return None
-    if calendar.kind != "round_robin":
-        return members[0].user_id
+def _lock(session: Session, calendar: Calendar, user_ids: list[str]) -> None:
+    """Serialize bookings that could collide, so check-then-insert cannot race: on PostgreSQL lock the
+    calendar row, then the hosts' user rows in id order (the same order everywhere: no deadlock); on
+    SQLite every write transaction already starts with ``BEGIN IMMEDIATE`` and runs alone."""
+    if not is_postgres(session):
+        return
+    # FOR NO KEY UPDATE: bookings exclude each other, but rows merely referencing these (foreign-key
+    # checks take KEY SHARE, e.g. a Google sync inserting busy blocks) neither wait nor deadlock.
+    session.execute(select(Calendar.id).where(Calendar.id == calendar.id).with_for_update(key_share=True))
+    if user_ids:
+        session.execute(select(User.id).where(User.id.in_(sorted(set(user_ids)))).order_by(User.id)
+                        .with_for_update(key_share=True))
+
+
+def _rotation(session: Session, calendar: Calendar, free: list[availability.Host], now: datetime) -> str:
+    """Round robin among the free hosts: highest priority first, then whoever has the fewest upcoming
+    appointments on this calendar, then member order — so assignment rotates and skips busy members."""
     counts = dict(
         session.execute(
             select(Appointment.assigned_user_id, func.count())
@@ -45,21 +57,34 @@ def _pick_host(session: Session, calendar: Calendar, now: datetime) -> str | Non
             .group_by(Appointment.assigned_user_id)
         ).all()
     )
-    return min(members, key=lambda m: (counts.get(m.user_id, 0), m.position)).user_id
+    return min(free, key=lambda h: (-h.priority, counts.get(h.key, 0), h.position)).key
 
 
-def _check_capacity(session: Session, calendar: Calendar, user_id: str | None, start_at: datetime,
-                    exclude_id: str | None = None) -> None:
-    query = select(func.count()).select_from(Appointment).where(
-        Appointment.calendar_id == calendar.id, Appointment.start_at == start_at, Appointment.status.not_in(INACTIVE)
-    )
-    if user_id:
-        query = query.where(Appointment.assigned_user_id == user_id)
-    if exclude_id:
-        query = query.where(Appointment.id != exclude_id)
-    if session.scalar(query) >= calendar.appointments_per_slot:
-        raise Conflict(f"the slot at {start_at.isoformat()} is full ({calendar.appointments_per_slot} per slot)",
-                       fields={"start_time": ["slot is full"]})
+def _check_past(start_at: datetime, now: datetime, record_past: bool) -> None:
+    if record_past and start_at >= now:
+        raise ValidationError.single("record_past", "only for appointments that already started")
+    if not record_past and start_at < now:
+        raise ValidationError.single(
+            "start_time", "is in the past; set record_past to record an appointment that already happened")
+
+
+def _hosts_for(session: Session, calendar: Calendar, start_at: datetime, end_at: datetime, *, now: datetime,
+               wanted: str | None, override_hours: bool, exclude_id: str | None = None) -> list[str]:
+    """Lock, check and choose: the host ids this booking occupies (first = assigned), [] if none."""
+    members = [m.user_id for m in calendar.members]
+    if calendar.kind == "unassigned" or not members:
+        _lock(session, calendar, [])
+        availability.bookable_hosts(session, calendar, start_at, end_at, now=now, override_hours=override_hours,
+                                    exclude_id=exclude_id)
+        return []
+    _lock(session, calendar, [wanted] if wanted else members)
+    free = availability.bookable_hosts(session, calendar, start_at, end_at, now=now, override_hours=override_hours,
+                                       only=[wanted] if wanted else None, exclude_id=exclude_id)
+    if calendar.kind == "collective" and not wanted:
+        return [h.key for h in free]
+    if calendar.kind == "round_robin" and not wanted:
+        return [_rotation(session, calendar, free, now)]
+    return [free[0].key]
 
 
 def _times(calendar: Calendar, start_at: datetime, end_at: datetime | None) -> tuple[datetime, datetime]:
@@ -71,34 +96,60 @@ def _times(calendar: Calendar, start_at: datetime, end_at: datetime | None) -> t
     return start_at, end_at
 
 
+def _title(calendar: Calendar, location: Location, contact: Contact, appt: Appointment, session: Session,
+           now: datetime) -> str:
+    """The calendar's title template rendered with the sandboxed merge-field renderer, else a default."""
+    fallback = f"{contact.name or 'Appointment'} – {calendar.name}"
+    if not (calendar.title_template or "").strip():
+        return fallback
+    host = session.get(User, appt.assigned_user_id) if appt.assigned_user_id else None
+    context = render_context.build_context(location=location, contact=contact, appointment=appt, calendar=calendar,
+                                           assigned_user=host, recipient_tz=appt.timezone, now=now)
+    return merge_fields.render(calendar.title_template, context).strip()[:300] or fallback
+
+
 def book(session: Session, *, location: Location, calendar_id: str, contact_id: str, start_at: datetime,
          now: datetime, end_at: datetime | None = None, title: str | None = None, status: str | None = None,
          assigned_user_id: str | None = None, notes: str = "", is_recurring: bool = False,
-         modified_by: str = ModifiedBy.API) -> Appointment:
+         modified_by: str = ModifiedBy.API, override_hours: bool = False, record_past: bool = False,
+         recurrence_id: str | None = None) -> Appointment:
+    """Book after the calendar's rules: availability, overlaps, capacity, notice (``override_hours``:
+    staff skip hours, notice and window — never overlaps). A past start needs ``record_past``; such a
+    booking gets no meeting and its event says so, so no confirmation goes out."""
     calendar = _owned(session, Calendar, calendar_id, location.id, "calendar_id")
     contact = _owned(session, Contact, contact_id, location.id, "contact_id")
     start_at, end_at = _times(calendar, start_at, end_at)
+    _check_past(start_at, now, record_past)
     if assigned_user_id:
         _owned(session, User, assigned_user_id, location.id, "assigned_user_id")
         if calendar.members and assigned_user_id not in {m.user_id for m in calendar.members}:
             raise ValidationError.single("assigned_user_id", "user is not a member of this calendar")
-    else:
-        assigned_user_id = _pick_host(session, calendar, now)
-    _check_capacity(session, calendar, assigned_user_id, start_at)
+    host_ids = _hosts_for(session, calendar, start_at, end_at, now=now, wanted=assigned_user_id,
+                          override_hours=override_hours or record_past)
     chosen = _status(status) if status else (AppointmentStatus.CONFIRMED if calendar.auto_confirm else AppointmentStatus.NEW)
     appt = Appointment(
-        location_id=location.id, calendar_id=calendar.id, contact_id=contact.id, assigned_user_id=assigned_user_id,
-        title=title or f"{contact.name or 'Appointment'} – {calendar.name}", start_at=start_at, end_at=end_at,
+        location_id=location.id, calendar_id=calendar.id, contact_id=contact.id,
+        assigned_user_id=host_ids[0] if host_ids else None, start_at=start_at, end_at=end_at,
         timezone=calendar.timezone or location.timezone or "UTC", status=chosen, notes=notes,
-        is_recurring=is_recurring, created_at=now, updated_at=now,
+        is_recurring=is_recurring, record_past=record_past, recurrence_id=recurrence_id, created_at=now, updated_at=now,
     )
+    appt.title = title or _title(calendar, location, contact, appt, session, now)
     session.add(appt)
     session.flush()
-    if chosen not in INACTIVE:  # a cancelled or invalid booking gets no meeting
+    session.add_all(AppointmentHost(appointment_id=appt.id, user_id=u) for u in host_ids[1:])
+    if chosen not in INACTIVE and not record_past:  # a cancelled, invalid or past booking gets no meeting
         meetings.attach(session, appt, calendar, now=now)
+    extra = {"record_past": True} if record_past else {}
     domain_events.emit(session, location_id=location.id, kind=EventKind.APPOINTMENT_BOOKED, now=now,
-                       appointment_id=appt.id, contact_id=contact.id, status=chosen.value, modified_by=str(modified_by))
+                       appointment_id=appt.id, contact_id=contact.id, status=chosen.value, modified_by=str(modified_by),
+                       **extra)
     return appt
+
+
+def host_ids(session: Session, appt: Appointment) -> list[str]:
+    """Every host the appointment occupies: the assigned user, then collective co-hosts."""
+    co = session.scalars(select(AppointmentHost.user_id).where(AppointmentHost.appointment_id == appt.id)).all()
+    return ([appt.assigned_user_id] if appt.assigned_user_id else []) + sorted(co)
 
 
 def change_status(session: Session, appt: Appointment, status: str, *, modified_by: str, now: datetime) -> bool:
@@ -110,6 +161,12 @@ def change_status(session: Session, appt: Appointment, status: str, *, modified_
     if new in INACTIVE:
         meetings.detach(session, appt, now=now)
     elif old in INACTIVE:
+        # Coming back to life must not overlap what was booked meanwhile (hours no longer matter).
+        calendar = session.get(Calendar, appt.calendar_id)
+        hosts = host_ids(session, appt)
+        _lock(session, calendar, hosts)
+        availability.bookable_hosts(session, calendar, appt.start_at, appt.end_at, now=now, override_hours=True,
+                                    only=hosts or None, exclude_id=appt.id)
         meetings.attach(session, appt, session.get(Calendar, appt.calendar_id), now=now)
     appt.status = new
     appt.updated_at = now
@@ -120,8 +177,9 @@ def change_status(session: Session, appt: Appointment, status: str, *, modified_
 
 
 def reschedule(session: Session, appt: Appointment, *, start_at: datetime, end_at: datetime | None,
-               modified_by: str, now: datetime) -> bool:
-    """Move the appointment; False when date and time are unchanged (the link is kept)."""
+               modified_by: str, now: datetime, override_hours: bool = False, record_past: bool = False) -> bool:
+    """Move the appointment under the same rules as booking (its own hosts, itself excluded); False
+    when date and time are unchanged (the link is kept)."""
     calendar = session.get(Calendar, appt.calendar_id)
     if end_at is None:
         end_at = start_at + (appt.end_at - appt.start_at)
@@ -130,7 +188,11 @@ def reschedule(session: Session, appt: Appointment, *, start_at: datetime, end_a
         return False
     if appt.status in INACTIVE:
         raise Conflict(f"a {appt.status} appointment cannot be rescheduled", fields={"status": [appt.status]})
-    _check_capacity(session, calendar, appt.assigned_user_id, start_at, exclude_id=appt.id)
+    _check_past(start_at, now, record_past)
+    hosts = host_ids(session, appt)
+    _lock(session, calendar, hosts)
+    availability.bookable_hosts(session, calendar, start_at, end_at, now=now, override_hours=override_hours or record_past,
+                                only=hosts or None, exclude_id=appt.id)
     old_start = appt.start_at
     appt.start_at, appt.end_at = start_at, end_at
     appt.rescheduled = True
@@ -153,6 +215,10 @@ def update_details(session: Session, appt: Appointment, *, now: datetime, modifi
         member_ids = {m.user_id for m in calendar.members}
         if member_ids and user.id not in member_ids:
             raise ValidationError.single("assigned_user_id", "user is not a member of this calendar")
+        if appt.status not in INACTIVE:
+            _lock(session, calendar, [user.id])
+            availability.bookable_hosts(session, calendar, appt.start_at, appt.end_at, now=now, override_hours=True,
+                                        only=[user.id], exclude_id=appt.id)
     for key in changed:
         setattr(appt, key, changes[key])
     appt.updated_at = now

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from automations.engine import interpreter, replies
+from automations.google import event_jobs as google_events
 from automations.runs import enrollments
 from automations.runs.workflow_doc import doc_for_version
 from automations.store.db import is_postgres
@@ -81,6 +82,13 @@ def process_batch(session: Session, now: datetime, limit: int = 200, *,
     return len(events)
 
 
+#: Appointment changes that the host's linked Google calendar follows.
+GOOGLE_KINDS = frozenset({
+    EventKind.APPOINTMENT_BOOKED, EventKind.APPOINTMENT_STATUS, EventKind.APPOINTMENT_RESCHEDULED,
+    EventKind.APPOINTMENT_UPDATED,
+})
+
+
 def handle(session: Session, event: DomainEvent, now: datetime, *,
            max_sends: int = interpreter.DEFAULT_MAX_SENDS) -> None:
     """(b) the live enrollments the event concerns react; (c) the trigger types listening to its kind
@@ -88,6 +96,12 @@ def handle(session: Session, event: DomainEvent, now: datetime, *,
     reaction = REACTIONS.get(event.kind)
     if reaction is not None:
         reaction(session, event, now, max_sends)
+    if event.kind in GOOGLE_KINDS and event.appointment_id:
+        appointment = session.get(Appointment, event.appointment_id)
+        if appointment is not None:
+            google_events.enqueue(session, appointment, now)  # its Google Calendar event follows the change
+    if event.payload.get("record_past"):
+        return  # recorded after the fact (booking.appointments ``record_past``): nothing to confirm or remind
     _enroll(session, event, now, max_sends)
 
 

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automations.clock import Clock, SystemClock
 from automations.engine import events, interpreter
+from automations.google.connections import GoogleSettings
+from automations.google.worker import GoogleWorker
 from automations.outbox.delivery import Delivery
 from automations.runs import enrollments
 from automations.settings import Settings
@@ -57,6 +59,10 @@ class Runtime:
                                  lease_seconds=self.settings.lease_seconds, clock=self.clock)
         self.meeting_jobs = MeetingJobs(factory, self.providers.meetings, owner=self.owner,
                                         lease_seconds=self.settings.lease_seconds)
+        self.google = GoogleWorker(factory, GoogleSettings.from_env(self.settings.public_url),
+                                   secret_key=self.settings.secret_key, owner=self.owner,
+                                   lease_seconds=self.settings.lease_seconds, clock=self.clock,
+                                   client=getattr(self.providers, "google", None))
         #: Set by the scheduler: run the next tick now (after a booking, so a confirmation is not late).
         self.wake_hook: Callable[[], None] | None = None
         #: Called at 00:00 UTC by the scheduler (daily provider budgets).
@@ -136,12 +142,15 @@ class Runtime:
     def run_meetings(self, now: datetime) -> int:
         return self.meeting_jobs.run_batch(now)
 
+    def run_google(self, now: datetime) -> int:
+        return self.google.run(now)
+
     # -- everything --------------------------------------------------------------------------
 
     def tick(self, now: datetime | None = None, max_rounds: int = 10_000) -> dict[str, int]:
         """Drain all work due at ``now``: events, meetings, enrollments, deliveries, until none is left."""
         fixed = now
-        totals = {"events": 0, "meetings": 0, "enrollments": 0, "deliveries": 0}
+        totals = {"events": 0, "meetings": 0, "enrollments": 0, "deliveries": 0, "google": 0}
         for _ in range(max_rounds):
             # Re-read the clock every round: a lease taken late in a long tick must be a full lease,
             # and work that comes due during the tick is picked up in it.
@@ -152,6 +161,7 @@ class Runtime:
                 "enrollments": self.run_enrollments(now),
             }
             done["deliveries"] = self.run_deliveries(now)
+            done["google"] = self.run_google(now)
             for k, v in done.items():
                 totals[k] += v
             if not any(done.values()):

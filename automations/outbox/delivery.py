@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from automations.booking import meetings
+from automations.booking import booking_links, meetings
 from automations.clock import Clock, SystemClock
 from automations.errors import ProviderError
 from automations.outbox import alerts, channels, consent
@@ -292,6 +292,7 @@ class Delivery:
             location=location, contact=contact, appointment=appt,
             calendar=loaded.calendars.get(appt.calendar_id) if appt else None,
             assigned_user=assigned, recipient_tz=tz or "UTC", now=now, meeting_location=link,
+            links=booking_links.links(self.providers.public_url, self.providers.secret_key, appt.id if appt else None),
         )
 
     # -- just before each send ---------------------------------------------------------------------------

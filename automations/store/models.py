@@ -60,7 +60,10 @@ class Location(Base):
     custom_values: Mapped[dict] = mapped_column(JSON, default=dict)
     #: Names of the contact custom fields this location defines (``contact.<key>`` merge fields).
     custom_field_keys: Mapped[list] = mapped_column(JSON, default=list)
+    #: The public booking pages' path segment (``/book/<slug>/<calendar slug>``); unique when set.
+    slug: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("slug", name="uq_locations_slug"),)
 
 
 class ApiKey(Base):
@@ -171,6 +174,19 @@ class Calendar(Base):
     #: Static meeting location (link or text) for unassigned calendars and as the Zoom fallback.
     meeting_location: Mapped[str | None] = mapped_column(String(1000))
     auto_confirm: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Minutes between slot starts (None: the slot length).
+    slot_interval_minutes: Mapped[int | None] = mapped_column(Integer)
+    buffer_before_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    buffer_after_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    #: How soon a slot may start, counted from now.
+    min_notice_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    #: How far ahead one may book (None: no limit).
+    booking_window_days: Mapped[int | None] = mapped_column(Integer)
+    #: Merge-field template for new appointments' titles, e.g. ``{{contact.name}} – Consultation``.
+    title_template: Mapped[str | None] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: {"2026-12-24": [] (day off), "2026-12-27": [["10:00", "12:00"]] (those hours only)}.
+    date_overrides: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     members: Mapped[list[CalendarMember]] = relationship(
         back_populates="calendar", cascade="all, delete-orphan", order_by="CalendarMember.position"
@@ -187,6 +203,14 @@ class CalendarMember(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     meeting_location: Mapped[str | None] = mapped_column(String(1000))
+    #: Round robin: higher goes first among the free members (ties rotate fairly).
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    #: Weekly hours in the user's own time zone, like ``Calendar.availability``; None: the calendar's.
+    availability: Mapped[dict | None] = mapped_column(JSON)
+    #: Date overrides in the user's time zone, like ``Calendar.date_overrides``; None: the calendar's.
+    date_overrides: Mapped[dict | None] = mapped_column(JSON)
+    #: The member's Google calendar (an id from their calendar list) that appointments are written to.
+    google_calendar_id: Mapped[str | None] = mapped_column(String(300))
     calendar: Mapped[Calendar] = relationship(back_populates="members")
     __table_args__ = (UniqueConstraint("calendar_id", "user_id"),)
 
@@ -209,11 +233,46 @@ class Appointment(Base):
     meeting_id: Mapped[str | None] = mapped_column(ForeignKey("meetings.id"), index=True)
     #: The location text when no meeting provider is involved (static link, address).
     static_location: Mapped[str | None] = mapped_column(String(1000))
+    #: Recorded after the fact (``record_past``): no confirmations, no meeting.
+    record_past: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Occurrences of one recurring booking share this id.
+    recurrence_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     #: Set when deleted through the API (cancelled first if it was still to come); the API answers 404.
     deleted_at: Mapped[datetime | None]
-    __table_args__ = (Index("ix_appointments_slot", "calendar_id", "start_at"),)
+    __table_args__ = (
+        Index("ix_appointments_slot", "calendar_id", "start_at"),
+        Index("ix_appointments_host_time", "assigned_user_id", "start_at"),
+    )
+
+
+class AppointmentHost(Base):
+    """The other hosts a collective booking occupies besides its assigned user (who hosts the one
+    meeting): availability reads them to know who is busy."""
+
+    __tablename__ = "appointment_hosts"
+    appointment_id: Mapped[str] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+
+class BusyBlock(Base):
+    """Time a user is busy outside Punctual (Google Calendar events and free/busy): blocks slots."""
+
+    __tablename__ = "busy_blocks"
+    id: Mapped[str] = _id()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: Where it came from, e.g. ``google``; with ``external_id`` it identifies the block for updates.
+    source: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(300))
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    title: Mapped[str] = mapped_column(String(300), default="")
+    updated_at: Mapped[datetime]
+    __table_args__ = (
+        UniqueConstraint("user_id", "source", "external_id"),
+        Index("ix_busy_blocks_user_time", "user_id", "start_at"),
+    )
 
 
 class Meeting(Base):
@@ -477,3 +536,73 @@ class OAuthState(Base):
     code_verifier_enc: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class GoogleConnection(Base):
+    """A user's Google account (Calendar). Tokens encrypted at rest (automations.store.secrets_box)."""
+
+    __tablename__ = "google_connections"
+    id: Mapped[str] = _id()
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    access_token_enc: Mapped[str | None] = mapped_column(Text)
+    refresh_token_enc: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    scope: Mapped[str | None] = mapped_column(Text)
+    #: active | broken (invalid_grant: the user must reconnect)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class GoogleCalendarSync(Base):
+    """One linked Google calendar of one user: incremental sync state and its push channel.
+
+    Due when ``next_sync_at`` has passed (a push sets it to now; without push it is periodic); claimed
+    under a lease like every other job, so a dead worker's sync is taken over."""
+
+    __tablename__ = "google_calendar_syncs"
+    id: Mapped[str] = _id()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    google_calendar_id: Mapped[str] = mapped_column(String(300))
+    sync_token: Mapped[str | None] = mapped_column(Text)
+    channel_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    channel_token_enc: Mapped[str | None] = mapped_column(Text)
+    channel_resource_id: Mapped[str | None] = mapped_column(String(300))
+    channel_expires_at: Mapped[datetime | None]
+    next_sync_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("user_id", "google_calendar_id"), Index("ix_google_syncs_due", "next_sync_at"))
+
+
+class GoogleEventLink(Base):
+    """An appointment's event in its host's Google calendar, and the durable job keeping it in step:
+    due while ``wanted_version`` is ahead of ``written_version`` (every appointment change bumps it)."""
+
+    __tablename__ = "google_event_links"
+    appointment_id: Mapped[str] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    google_calendar_id: Mapped[str] = mapped_column(String(300))
+    event_id: Mapped[str] = mapped_column(String(64))
+    #: The etag our last write got back: an inbound change with this etag is our own write.
+    etag: Mapped[str | None] = mapped_column(String(200))
+    wanted_version: Mapped[int] = mapped_column(Integer, default=1)
+    written_version: Mapped[int] = mapped_column(Integer, default=0)
+    #: pending | synced | deleted | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+    __table_args__ = (
+        Index("ix_google_event_links_due", "status", "next_attempt_at"),
+        # Deleted events come back from Google with little more than their id.
+        Index("ix_google_event_links_event", "event_id"),
+    )

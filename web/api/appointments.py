@@ -43,7 +43,16 @@ bp = Blueprint("appointments", __name__)
 STATUSES = [s.value for s in AppointmentStatus]
 
 
-class AppointmentBook(BodySchema):
+class BookingFlags(BodySchema):
+    override_hours = StrictBoolean(load_default=False,
+                                   metadata={"description": "staff: allow outside the calendar's hours, notice and "
+                                                            "booking window (never an overlap)"})
+    record_past = StrictBoolean(load_default=False,
+                                metadata={"description": "record an appointment that already happened: no meeting, "
+                                                         "no confirmations"})
+
+
+class AppointmentBook(BookingFlags):
     calendar_id = Id(required=True)
     contact_id = Id(allow_none=True)
     contact = fields.Nested(ContactCreate, allow_none=True, metadata={"description": "a new contact to create, instead of contact_id"})
@@ -68,7 +77,7 @@ class AppointmentBook(BodySchema):
             raise MarshmallowError("required (or an inline contact object)", field_name="contact_id")
 
 
-class AppointmentPatch(BodySchema):
+class AppointmentPatch(BookingFlags):
     status = fields.String(validate=validate.OneOf(STATUSES))
     start_time = Timestamp()
     end_time = Timestamp(metadata={"description": "after start_time (else 422); moving start_time alone keeps "
@@ -99,7 +108,8 @@ def _apply_patch(session: Session, appt: Appointment, data: dict) -> bool:
         changed |= appointments.change_status(session, appt, status, modified_by=by, now=when)
     if "start_time" in data or "end_time" in data:
         changed |= appointments.reschedule(session, appt, start_at=data.get("start_time", appt.start_at),
-                                           end_at=data.get("end_time"), modified_by=by, now=when)
+                                           end_at=data.get("end_time"), modified_by=by, now=when,
+                                           override_hours=data["override_hours"], record_past=data["record_past"])
     details = {k: data[k] for k in ("title", "notes", "assigned_user_id") if k in data}
     if details:
         changed |= bool(appointments.update_details(session, appt, now=when, modified_by=by, **details))
@@ -126,7 +136,8 @@ def book() -> ResponseReturnValue:
             s, location=loc, calendar_id=data["calendar_id"], contact_id=contact_id, start_at=data["start_time"],
             end_at=data["end_time"], title=data["title"], status=data["status"],
             assigned_user_id=data["assigned_user_id"], notes=data["notes"], is_recurring=data["is_recurring"],
-            now=now(), modified_by=ModifiedBy.API,
+            now=now(), modified_by=ModifiedBy.API, override_hours=data["override_hours"],
+            record_past=data["record_past"],
         )
         result = serialize.appointment(s, appt)
     wake_worker()

@@ -18,6 +18,7 @@ from web.api import (
     calendars,
     contacts,
     enrollments,
+    google,
     messages,
     notifications,
     recipes,
@@ -28,7 +29,7 @@ from web.api.common import PREFIX, doc
 from web.auth import authenticate
 
 RESOURCES = (contacts, calendars, appointments, workflows, recipes, enrollments, messages, notifications, users,
-             api_keys, audit)
+             api_keys, audit, google)
 
 
 def _reject_nul(_endpoint: str | None, values: dict | None) -> None:

@@ -67,6 +67,13 @@ class CalendarOut(Reply):
     appointments_per_slot = fields.Integer()
     meeting_location = _opt_str()
     auto_confirm = fields.Boolean()
+    slot_interval_minutes = fields.Integer(allow_none=True, metadata={"description": "null: the slot length"})
+    buffer_before_minutes = fields.Integer()
+    buffer_after_minutes = fields.Integer()
+    min_notice_minutes = fields.Integer()
+    booking_window_days = fields.Integer(allow_none=True, metadata={"description": "null: no limit"})
+    title_template = _opt_str()
+    description = _str()
     created_at = _at()
 
 
@@ -76,11 +83,61 @@ class CalendarMemberOut(Reply):
     email = _opt_str()
     position = fields.Integer()
     meeting_location = _opt_str(metadata={"description": '"zoom", a static link or text, or null (the calendar\'s)'})
+    priority = fields.Integer()
+    availability = fields.Dict(allow_none=True, metadata={"description": "weekly hours in the member's zone"})
+    date_overrides = fields.Dict(allow_none=True)
+    google_calendar_id = _opt_str()
 
 
 class CalendarDetailOut(CalendarOut):
     availability = fields.Dict()
+    date_overrides = fields.Dict()
     members = fields.List(fields.Nested(CalendarMemberOut))
+
+
+class FreeSlotOut(Reply):
+    start_time = _at()
+    end_time = _at()
+    local_start = _str()
+    hosts = fields.List(fields.String())
+
+
+class FreeSlotsOut(Reply):
+    timezone = _str()
+    items = fields.List(fields.Nested(FreeSlotOut))
+
+
+class BusyTimeOut(Reply):
+    start_time = _at()
+    end_time = _at()
+    title = _str()
+    source = _str()
+
+
+class BusyTimesOut(Reply):
+    items = fields.List(fields.Nested(BusyTimeOut))
+
+
+class GoogleAuthorizationOut(Reply):
+    authorize_url = _str()
+    expires_at = _at()
+
+
+class GoogleConnectionInfoOut(Reply):
+    status = _str()
+    status_reason = _opt_str()
+    connected_at = _opt_at()
+
+
+class GoogleCalendarInfoOut(Reply):
+    id = _str()
+    summary = _str()
+    primary = fields.Boolean()
+    time_zone = _opt_str()
+
+
+class GoogleCalendarListOut(Reply):
+    items = fields.List(fields.Nested(GoogleCalendarInfoOut))
 
 
 class MeetingInfoOut(Reply):
@@ -103,10 +160,17 @@ class AppointmentOut(Reply):
     notes = _str()
     is_recurring = fields.Boolean()
     rescheduled = fields.Boolean()
+    record_past = fields.Boolean(metadata={"description": "recorded after the fact: no meeting, no confirmations"})
+    recurrence_id = _opt_str(metadata={"description": "shared by the occurrences of one recurring booking"})
     meeting = fields.Nested(MeetingInfoOut)
     meeting_location = _opt_str()
     created_at = _at()
     updated_at = _at()
+
+
+class AppointmentSeriesOut(Reply):
+    recurrence_id = _str()
+    items = fields.List(fields.Nested(AppointmentOut))
 
 
 class WorkflowOut(Reply):

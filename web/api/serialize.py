@@ -53,7 +53,9 @@ def contact(c: Contact) -> dict:
 
 
 def calendar(cal: Calendar) -> dict:
-    return out.dump(out.CalendarOut, cal)
+    values = {name: getattr(cal, name) for name in out.CalendarOut().fields}
+    values["description"] = cal.description or ""
+    return out.dump(out.CalendarOut, values)
 
 
 def calendar_detail(session: Session, cal: Calendar) -> dict:
@@ -63,11 +65,16 @@ def calendar_detail(session: Session, cal: Calendar) -> dict:
         user = users.get(m.user_id)
         members.append({
             "user_id": m.user_id, "name": user.name if user else "", "email": user.email if user else None,
-            "position": m.position, "meeting_location": m.meeting_location,
+            "position": m.position,
+            # The member's own setting ("zoom", a static link or text, or null = the calendar's).
+            "meeting_location": m.meeting_location,
+            "priority": m.priority or 0, "availability": m.availability, "date_overrides": m.date_overrides,
+            "google_calendar_id": m.google_calendar_id,
         })
     values = {name: getattr(cal, name) for name in out.CalendarOut().fields}
+    values["description"] = cal.description or ""
     return out.dump(out.CalendarDetailOut, {**values, "availability": dict(cal.availability or {}),
-                                            "members": members})
+                                            "date_overrides": dict(cal.date_overrides or {}), "members": members})
 
 
 # -- appointments ------------------------------------------------------------------------------------
@@ -87,7 +94,8 @@ def _appointment_values(session: Session, rows: list[Appointment]) -> list[dict]
             "id": a.id, "calendar_id": a.calendar_id, "contact_id": a.contact_id,
             "assigned_user_id": a.assigned_user_id, "title": a.title, "status": a.status,
             "start_time": a.start_at, "end_time": a.end_at, "timezone": a.timezone, "notes": a.notes,
-            "is_recurring": a.is_recurring, "rescheduled": a.rescheduled,
+            "is_recurring": a.is_recurring, "rescheduled": a.rescheduled, "record_past": bool(a.record_past),
+            "recurrence_id": a.recurrence_id,
             "meeting": {
                 "state": meetings.link_state(meeting),
                 "provider": meeting.provider if meeting else None,
