@@ -47,6 +47,7 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     from web.hooks import twilio as twilio_hooks
     from web.hooks import zoom as zoom_hooks
     from web.integrations import zoom as zoom_integration
+    from web.pages import init_app as init_pages
 
     settings = settings or Settings.from_env()
     if factory is None:
@@ -65,6 +66,7 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     app.register_blueprint(zoom_integration.bp)  # /integrations/zoom/callback
     app.register_blueprint(twilio_hooks.bp)  # /hooks/twilio/status, /inbound, /voicemail
     app.register_blueprint(unsubscribe.bp)  # /unsubscribe/<token> (List-Unsubscribe, one-click)
+    init_pages(app)  # the web app: sign-in, dashboard, builder, history, settings (web/pages)
 
     @app.get("/healthz")
     def healthz():

@@ -1,0 +1,15 @@
+// Progressive enhancement: every page works without this; each module attaches to server markup.
+import { initPickers } from "./picker.js";
+import { initCounters } from "./counter.js";
+import { initUnsavedWarning, initConfirm } from "./forms.js";
+import { initLiveValidation } from "./validate.js";
+
+document.addEventListener("DOMContentLoaded", () => {
+  const summary = document.querySelector("[data-module=error-summary]");
+  if (summary) summary.focus();
+  initPickers(document);
+  initCounters(document);
+  initUnsavedWarning(document);
+  initConfirm(document);
+  initLiveValidation(document);
+});
