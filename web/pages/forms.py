@@ -41,7 +41,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "emails": ("Email addresses", "One per line; used when 'Send to' is custom"),
     "phones": ("Phone numbers", "One per line, with country code; used when 'Send to' is custom"),
     "subject": ("Subject", ""),
-    "body": ("Message", "Type {{ to insert a merge field, or use Insert merge field"),
+    "body": ("Message", "Merge fields such as {{ contact.first_name }} are filled in when the message is sent"),
     "html": ("HTML body (optional)", "Leave empty to send the message above as formatted text"),
     "from_name": ("From name", "Leave empty for the workflow's or location's sender"),
     "from_email": ("From email", "Leave empty for the workflow's or location's sender"),
@@ -107,12 +107,10 @@ class Field:
 
 
 def _label(name: str) -> tuple[str, str]:
-    if name in LABELS:
-        return LABELS[name]
-    short = name.rsplit(".", 1)[-1]
-    if short in LABELS and "." not in name:
-        return LABELS[short]
-    return short.replace("_", " ").capitalize(), ""
+    key = name.removeprefix("filters.").removeprefix("settings.")  # a form's own prefix, not nesting
+    if key in LABELS:
+        return LABELS[key]
+    return key.rsplit(".", 1)[-1].replace("_", " ").capitalize(), ""
 
 
 def _one_of(f: fields.Field) -> list[str] | None:

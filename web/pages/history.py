@@ -25,10 +25,16 @@ from automations.store.models import (
 )
 from automations.store.states import EnrollmentState, MessageStatus
 from web.api.common import now, owned, tx
+from web.pages import builder
 from web.pages.base import bp, login_required
 
 PER_PAGE = 50
 MAX_PAGE = 10_000
+
+
+def _user_names(s) -> dict[str, str]:
+    return {uid: f"{first} {last}".strip() or (email or uid) for uid, first, last, email in s.execute(
+        select(User.id, User.first_name, User.last_name, User.email).where(User.location_id == g.location_id))}
 
 
 def _page() -> int:
@@ -84,7 +90,7 @@ def enrollment_list(workflow_id: str):
         items = [{"e": e, "contact": c, "version": versions.get(e.version_id)} for e, c in rows]
         return render_template("enrollments.html", wf=wf, items=items, total=total, page=page, per_page=PER_PAGE,
                                status=status, contact_q=contact_q, states=[s_.value for s_ in EnrollmentState],
-                               by_state=by_state, date_from=request.args.get("from", "")[:10],
+                               by_state=by_state, names=builder.step_names(wf.draft.get("steps", [])), date_from=request.args.get("from", "")[:10],
                                date_to=request.args.get("to", "")[:10])
 
 
@@ -100,8 +106,9 @@ def enrollment_detail(enrollment_id: str):
                              .order_by(EnrollmentLog.at, EnrollmentLog.id)))
         messages = list(s.scalars(select(Message).where(Message.enrollment_id == e.id).order_by(Message.created_at)))
         version = s.get(WorkflowVersion, e.version_id)
+        names = builder.step_names((version.document if version else wf.draft).get("steps", []))
         return render_template("enrollment.html", e=e, wf=wf, contact=contact, appt=appt, log=log,
-                               messages=messages, version=version)
+                               messages=messages, version=version, names=names, users=_user_names(s))
 
 
 @bp.get("/contacts")
@@ -129,7 +136,7 @@ def contact_detail(contact_id: str):
         messages = list(s.scalars(select(Message).where(Message.contact_id == c.id)
                                   .order_by(Message.created_at.desc()).limit(100)))
         return render_template("contact.html", c=c, appts=appts, calendars=calendars, enrollments=enrollments,
-                               messages=messages)
+                               messages=messages, users=_user_names(s))
 
 
 def status_history(m: Message) -> list[tuple[str, datetime | None, str]]:
@@ -173,7 +180,7 @@ def outbox():
                               .offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1)))
         contacts = {c.id: c for c in s.scalars(select(Contact).where(Contact.id.in_({m.contact_id for m in rows if m.contact_id})))}
         return render_template("outbox.html", messages=rows[:PER_PAGE], more=len(rows) > PER_PAGE, page=page,
-                               contacts=contacts, channel=channel, status=status,
+                               contacts=contacts, channel=channel, status=status, users=_user_names(s),
                                statuses=[x.value for x in MessageStatus],
                                channels=["email", "sms", "call", "voicemail", "in_app", "webhook", "slack"])
 
