@@ -13,43 +13,26 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from automations.booking import accounts
-from automations.store.models import Location, User
-from tests.factories import make_world
+from tests.test_pages_fixtures import (  # noqa: F401  (fixtures: SQLite, two locations with sign-ins)
+    OTHER_EMAIL,
+    PASSWORD,
+    sqlite_only,
+    two_worlds_fixture,
+)
 from web.app import create_app
-from web.pages import auth
 
 CHROMIUM = os.environ.get("PUNCTUAL_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
-PASSWORD = "correct horse battery"
-OTHER_EMAIL = "olivia@other.example"
 
 sync_api = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():
     pytest.skip(f"no chromium at {CHROMIUM} (scripts/test installs it)", allow_module_level=True)
 
 
-@pytest.fixture(name="db_url")
-def sqlite_only(sqlite_url: str) -> str:
-    return sqlite_url
-
-
 @pytest.fixture
-def worlds(factory, clock):
-    auth.reset_throttle()
-    with factory() as s, s.begin():
-        one = make_world(s, clock.now())
-        two = make_world(s, clock.now(), key="pk_test_location_two", name="Other Clinic")
-        accounts.set_password(s.get(User, one.alice_id), PASSWORD)
-        accounts.create_user(s, s.get(Location, two.location_id), email=OTHER_EMAIL, first_name="Olivia",
-                             role="admin", password=PASSWORD, now=clock.now())
-    return one, two
-
-
-@pytest.fixture
-def live_server(factory, clock, runtime, worlds):
+def live_server(factory, clock, runtime, two_worlds):
     app = create_app(factory=factory, clock=clock, runtime=runtime)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

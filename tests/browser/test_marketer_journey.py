@@ -17,9 +17,9 @@ from tests.browser.conftest import OTHER_EMAIL, shot, sign_in
 from tests.factories import book
 
 
-def test_marketer_journey(page, live_server, factory, clock, runtime, worlds, browser_instance):
+def test_marketer_journey(page, live_server, factory, clock, runtime, two_worlds, browser_instance):
     base = live_server
-    one, _ = worlds
+    one, _ = two_worlds
     page.goto(f"{base}/login")
     shot(page, "01-sign-in")
     sign_in(page, base)
@@ -45,6 +45,7 @@ def test_marketer_journey(page, live_server, factory, clock, runtime, worlds, br
     page.get_by_role("button", name="Create blank workflow").click()
     expect(page.get_by_role("heading", name=re.compile("Zoom reminders"))).to_be_visible()
     page.get_by_role("link", name="Add New Workflow Trigger").click()
+    expect(page.get_by_role("dialog")).to_be_visible()  # the trigger form opens in a dialog
     page.get_by_label("Workflow trigger name").fill("Appointment")
     page.get_by_label("Event type").select_option("normal")
     page.get_by_label("confirmed").check()
@@ -55,8 +56,8 @@ def test_marketer_journey(page, live_server, factory, clock, runtime, worlds, br
 
     # An SMS with the meeting link, inserted through the picker; first with a mistake.
     page.get_by_role("link", name="Add an action at the end").click()
-    expect(page.get_by_role("heading", name="Actions", exact=True)).to_be_visible()
-    shot(page, "07-action-picker")
+    expect(page.get_by_role("dialog").get_by_role("heading", name="Actions", exact=True)).to_be_visible()
+    shot(page, "07-action-picker", full_page=False)
     page.get_by_role("link", name="Send SMS").click()
     body = page.get_by_label("Message")
     body.fill("Hi {{ contact.first_name | shout }}, your link: ")

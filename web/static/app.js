@@ -3,6 +3,7 @@ import { initPickers } from "./picker.js";
 import { initCounters } from "./counter.js";
 import { initUnsavedWarning, initConfirm } from "./forms.js";
 import { initLiveValidation } from "./validate.js";
+import { initDialogs } from "./dialog.js";
 
 document.addEventListener("DOMContentLoaded", () => {
   const summary = document.querySelector("[data-module=error-summary]");
@@ -12,4 +13,10 @@ document.addEventListener("DOMContentLoaded", () => {
   initUnsavedWarning(document);
   initConfirm(document);
   initLiveValidation(document);
+  initDialogs(document);
+  document.addEventListener("punctual:content", (event) => {
+    initPickers(event.target);
+    initCounters(event.target);
+    initConfirm(event.target);
+  });
 });
