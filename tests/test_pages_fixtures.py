@@ -15,7 +15,6 @@ from automations.booking import accounts
 from automations.store.models import Location, User
 from tests.factories import World, make_world
 from web.app import create_app
-from web.pages import auth
 
 PASSWORD = "correct horse battery"
 OTHER_EMAIL = "olivia@other.example"
@@ -29,7 +28,6 @@ def sqlite_only(sqlite_url: str) -> str:
 
 @pytest.fixture(name="two_worlds")
 def two_worlds_fixture(factory, clock) -> tuple[World, World]:
-    auth.reset_throttle()
     with factory() as s, s.begin():
         one = make_world(s, clock.now())
         two = make_world(s, clock.now(), key="pk_test_location_two", name="Other Clinic")

@@ -12,7 +12,7 @@ import threading
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
 
-from flask import flash, g, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 
 from automations.booking import accounts
 from automations.store.db import transaction
@@ -20,8 +20,12 @@ from web.pages.base import _factory, bp, clock_now
 
 MAX_FAILURES = 5
 WINDOW = timedelta(minutes=15)
-_failures: dict[str, deque[datetime]] = defaultdict(deque)
 _lock = threading.Lock()
+
+
+def _failures() -> dict[str, deque[datetime]]:
+    """This app's failed attempts by key (one store per app, so tests and apps never share one)."""
+    return current_app.extensions.setdefault("punctual.login_failures", defaultdict(deque))
 
 
 def _keys(email: str) -> list[str]:
@@ -30,9 +34,10 @@ def _keys(email: str) -> list[str]:
 
 def allow_attempt(keys: list[str], now: datetime) -> timedelta | None:
     """None when an attempt may be made; else how long until one may."""
+    failures = _failures()
     with _lock:
         for key in keys:
-            q = _failures[key]
+            q = failures[key]
             while q and q[0] <= now - WINDOW:
                 q.popleft()
             if len(q) >= MAX_FAILURES:
@@ -41,15 +46,10 @@ def allow_attempt(keys: list[str], now: datetime) -> timedelta | None:
 
 
 def record_failure(keys: list[str], now: datetime) -> None:
+    failures = _failures()
     with _lock:
         for key in keys:
-            _failures[key].append(now)
-
-
-def reset_throttle() -> None:
-    """Forget every failure (tests)."""
-    with _lock:
-        _failures.clear()
+            failures[key].append(now)
 
 
 def _safe_next(target: str | None) -> str:
