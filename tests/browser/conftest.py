@@ -70,3 +70,8 @@ def sign_in(page, base: str, email: str = "alice@example.com", password: str = P
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     sync_api.expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def enhanced(page) -> None:
+    """Wait until the page's scripts have attached (dialogs, picker): a click before that is a plain link."""
+    sync_api.expect(page.locator("html[data-enhanced=true]")).to_have_count(1)

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from automations.store.models import Enrollment, Workflow
-from tests.browser.conftest import OTHER_EMAIL, shot, sign_in
+from tests.browser.conftest import OTHER_EMAIL, enhanced, shot, sign_in
 from tests.factories import book
 
 
@@ -44,6 +44,7 @@ def test_marketer_journey(page, live_server, factory, clock, runtime, two_worlds
     page.get_by_label("New workflow name").fill("Zoom reminders")
     page.get_by_role("button", name="Create blank workflow").click()
     expect(page.get_by_role("heading", name=re.compile("Zoom reminders"))).to_be_visible()
+    enhanced(page)
     page.get_by_role("link", name="Add New Workflow Trigger").click()
     expect(page.get_by_role("dialog")).to_be_visible()  # the trigger form opens in a dialog
     page.get_by_label("Workflow trigger name").fill("Appointment")
@@ -55,6 +56,7 @@ def test_marketer_journey(page, live_server, factory, clock, runtime, two_worlds
     expect(page.get_by_text("Trigger saved.")).to_be_visible()
 
     # An SMS with the meeting link, inserted through the picker; first with a mistake.
+    enhanced(page)
     page.get_by_role("link", name="Add an action at the end").click()
     expect(page.get_by_role("dialog").get_by_role("heading", name="Actions", exact=True)).to_be_visible()
     shot(page, "07-action-picker", full_page=False)

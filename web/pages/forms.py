@@ -42,7 +42,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "phones": ("Phone numbers", "One per line, with country code; used when 'Send to' is custom"),
     "subject": ("Subject", ""),
     "body": ("Message", "Merge fields such as {{ contact.first_name }} are filled in when the message is sent"),
-    "html": ("HTML body (optional)", "Leave empty to send the message above as formatted text"),
+    "html": ("Formatted body (HTML)", "Optional: the formatted version of the email; the message above is its plain-text part"),
     "from_name": ("From name", "Leave empty for the workflow's or location's sender"),
     "from_email": ("From email", "Leave empty for the workflow's or location's sender"),
     "from_number": ("From number", "Leave empty for the workflow's or location's number"),

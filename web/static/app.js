@@ -19,4 +19,5 @@ document.addEventListener("DOMContentLoaded", () => {
     initCounters(event.target);
     initConfirm(event.target);
   });
+  document.documentElement.dataset.enhanced = "true";  // scripts attached (browser tests wait for this)
 });

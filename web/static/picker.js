@@ -1,4 +1,5 @@
-// The merge-field picker: search the list, insert "{{ path }}" at the cursor of its field; toolbar buttons.
+// The merge-field picker: search the list, insert "{{ path }}" at the cursor of its field; the HTML
+// body's toolbar (bold, italic, paragraph, link) wraps the selection in tags.
 function insertAt(field, text) {
   const start = field.selectionStart ?? field.value.length;
   const end = field.selectionEnd ?? field.value.length;
@@ -39,10 +40,10 @@ export function initPickers(root) {
       const b = event.target.closest("button");
       if (!b) return;
       const selected = field.value.slice(field.selectionStart, field.selectionEnd);
-      if (b.dataset.wrap) insertAt(field, b.dataset.wrap + (selected || "text") + b.dataset.wrap);
+      if (b.dataset.open) insertAt(field, b.dataset.open + (selected || "text") + b.dataset.close);
       else if (b.hasAttribute("data-link")) {
         const url = window.prompt("Link address (https://…)");
-        if (url) insertAt(field, selected ? `${selected} (${url})` : url);
+        if (url) insertAt(field, `<a href="${url.replace(/"/g, "%22")}">${selected || url}</a>`);
       }
     });
   });
