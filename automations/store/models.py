@@ -297,6 +297,7 @@ class Enrollment(Base):
         Index("ix_enrollments_contact_state", "contact_id", "state"),
         # A workflow's enrollment history, newest first, one page at a time.
         Index("ix_enrollments_workflow_created", "workflow_id", "created_at", "id"),
+        Index("ix_enrollments_workflow_state", "workflow_id", "state"),
     )
 
 

@@ -24,10 +24,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('published_by', sa.String(length=32), nullable=True))
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.create_index('ix_enrollments_workflow_created', ['workflow_id', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_enrollments_workflow_state', ['workflow_id', 'state'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
+        batch_op.drop_index('ix_enrollments_workflow_state')
         batch_op.drop_index('ix_enrollments_workflow_created')
     with op.batch_alter_table('workflow_versions', schema=None) as batch_op:
         batch_op.drop_column('published_by')
