@@ -16,7 +16,7 @@ import triggers  # noqa: F401
 from automations.booking import appointments
 from automations.cli_keys import keys
 from automations.clock import SystemClock, ensure_utc
-from automations.demo import DEMO_NAME, create_demo
+from automations.demo import DEMO_EMAIL, DEMO_NAME, create_demo, demo_password
 from automations.documents import recipes
 from automations.errors import ConfigurationError, PunctualError
 from automations.settings import Settings
@@ -88,6 +88,7 @@ def demo() -> None:
         click.echo(f"demo location {loc.name!r} created; API key (shown once): {key}")
     else:
         click.echo(f"demo location {DEMO_NAME!r} already exists")
+    click.echo(f"sign in at {settings.public_url}/login as {DEMO_EMAIL} with password {demo_password()}")
 
 
 def _run_worker(settings: Settings, block: bool):

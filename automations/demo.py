@@ -9,13 +9,20 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from automations.booking import contacts, locations
+from automations.booking import accounts, contacts, locations
 from automations.documents import recipes
 from automations.store.models import Calendar, CalendarMember, Location, User
 
 DEMO_NAME = "Punctual Demo Clinic"
 DEMO_RECIPE = "appointment-confirmation-reminders"
+DEMO_EMAIL = "alice@demo-clinic.example"
+
 AVAILABILITY = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def demo_password() -> str:
+    """The demo admin's password: ``PUNCTUAL_DEMO_PASSWORD`` or a fixed demo value (demo data only)."""
+    return os.environ.get("PUNCTUAL_DEMO_PASSWORD") or "punctual-demo"
 
 
 def create_demo(session: Session, *, now: datetime, api_key: str | None = None) -> tuple[Location, str | None]:
@@ -29,12 +36,13 @@ def create_demo(session: Session, *, now: datetime, api_key: str | None = None) 
                    created_at=now)
     session.add(loc)
     session.flush()
-    alice = User(location_id=loc.id, first_name="Alice", last_name="Admin", email="alice@demo-clinic.example",
+    alice = User(location_id=loc.id, first_name="Alice", last_name="Admin", email=DEMO_EMAIL,
                  phone="+12125550101", timezone="America/New_York", role="admin", default_meeting_location="zoom",
                  created_at=now)
     bob = User(location_id=loc.id, first_name="Bob", last_name="Builder", email="bob@demo-clinic.example",
                phone="+12125550102", timezone="America/Chicago", role="user", default_meeting_location="zoom",
                created_at=now)
+    accounts.set_password(alice, demo_password())
     session.add_all([alice, bob])
     session.flush()
     cal = Calendar(location_id=loc.id, name="Consultation", slug="consultation", kind="round_robin",

@@ -32,6 +32,7 @@ from web.hooks import twilio as twilio_hooks
 from web.hooks import zoom as zoom_hooks
 from web.integrations import google as google_integration
 from web.integrations import zoom as zoom_integration
+from web.pages import init_app as init_pages
 from web.ratelimit import RateLimits
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB: far above any workflow document, far below a memory problem
@@ -86,6 +87,7 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     app.register_blueprint(booking_pages.bp)  # /book/<location>/<calendar>, /book/a/<signed token>
     app.register_blueprint(google_integration.bp)  # /integrations/google/callback
     app.register_blueprint(google_hooks.bp)  # /hooks/google (push notifications)
+    init_pages(app)  # the web app: sign-in, dashboard, builder, history, settings (web/pages)
 
     @app.get("/healthz")
     def healthz():

@@ -119,10 +119,14 @@ class User(Base):
     location_id: Mapped[str] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"), index=True)
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")
-    email: Mapped[str | None] = mapped_column(String(320))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
     phone: Mapped[str | None] = mapped_column(String(32))
     timezone: Mapped[str | None] = mapped_column(String(64))
-    role: Mapped[str] = mapped_column(String(16), default="user")  # admin | user
+    #: admin (location admin: settings, users, keys) | user. An agency admin role spanning locations may
+    #: come later: scoping reads ``location_id`` from the signed-in user in one place (web.pages.auth).
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    #: werkzeug.security scrypt hash; None means the user cannot sign in (API-only staff, not invited yet).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     #: ``zoom``, a static link/text, or None.
     default_meeting_location: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime]
@@ -332,6 +336,8 @@ class Workflow(Base):
     current_version_id: Mapped[str | None] = mapped_column(
         ForeignKey("workflow_versions.id", use_alter=True, name="fk_workflow_current_version")
     )
+    #: Labels to group workflows in the list (the app's folders).
+    tags: Mapped[list | None] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -345,6 +351,8 @@ class WorkflowVersion(Base):
     number: Mapped[int] = mapped_column(Integer)
     document: Mapped[dict] = mapped_column(JSON)
     published_at: Mapped[datetime]
+    #: The user who published it (None: the API or the CLI).
+    published_by: Mapped[str | None] = mapped_column(String(32))
     __table_args__ = (UniqueConstraint("workflow_id", "number"),)
 
 
@@ -392,6 +400,9 @@ class Enrollment(Base):
         # scans every waiting enrollment.
         Index("ix_enrollments_appointment_state", "appointment_id", "state"),
         Index("ix_enrollments_contact_state", "contact_id", "state"),
+        # A workflow's enrollment history, newest first, one page at a time.
+        Index("ix_enrollments_workflow_created", "workflow_id", "created_at", "id"),
+        Index("ix_enrollments_workflow_state", "workflow_id", "state"),
     )
 
 
