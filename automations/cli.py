@@ -99,18 +99,20 @@ def worker() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="Do not run the embedded worker.")
-def serve(host: str, port: int, no_worker: bool) -> None:
-    """Serve the web app and API, with an embedded worker."""
-    from web.app import create_app
+@click.option("--workers", type=int, default=None, envvar="PUNCTUAL_WEB_WORKERS",
+              help="Web processes (default: 1 on SQLite, 2 on PostgreSQL).")
+@click.option("--threads", type=int, default=8, show_default=True, envvar="PUNCTUAL_WEB_THREADS",
+              help="Threads per web process.")
+def serve(host: str, port: int, no_worker: bool, workers: int | None, threads: int) -> None:
+    """Serve the web app and API (gunicorn) with one embedded worker process."""
+    from automations import serving
 
     settings = Settings.from_env()
-    migrate.upgrade(make_engine(settings.database_url))
-    runtime, sched = _run_worker(settings, block=False)
-    app = create_app(factory=runtime.factory, runtime=runtime, settings=settings, clock=runtime.clock)
-    if not no_worker:
-        sched.start()
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    engine.dispose()  # nothing of it may cross the fork into the web processes
     click.echo(f"Punctual on http://{host}:{port} (database {settings.database_url})")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    serving.serve(settings, host=host, port=port, workers=workers, threads=threads, embedded_worker=not no_worker)
 
 
 @main.group("recipes")

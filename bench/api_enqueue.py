@@ -244,12 +244,12 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     calendar_ids = prepare(url, args.n, args.per_calendar, now)
     due = now + timedelta(hours=args.due_in_hours)
     factory = make_session_factory(make_engine(url, pool_size=1) if "postgresql" in url else make_engine(url))
-    with served(url, web_processes=args.web_processes, threads=args.threads) as srv:
+    with served(url, web_processes=args.web_processes, threads=args.threads, worker=not args.no_worker) as srv:
         load_before = load_avg()
         cpu0 = srv.cpu_s()
         results, wall = post_bookings(srv.port, n=args.n, concurrency=args.concurrency,
                                       calendar_ids=calendar_ids, start_at=due + timedelta(hours=1))
-        settle = wait_handled(factory, args.timeout)
+        settle = 0.0 if args.no_worker else wait_handled(factory, args.timeout)
         cpu = srv.cpu_s() - cpu0
         rss = srv.rss_mb()
         log_text = srv.log_path.read_text(errors="replace")
@@ -287,6 +287,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--web-processes", type=int, default=None,
                    help="`automations serve --workers N` (default: the serve default)")
     p.add_argument("--threads", type=int, default=None, help="`automations serve --threads N`")
+    p.add_argument("--no-worker", action="store_true",
+                   help="serve without the embedded worker (diagnosis: the bookings alone; no event is handled)")
     p.add_argument("--per-calendar", type=int, default=1000, help="appointments per calendar (one slot each)")
     p.add_argument("--due-in-hours", type=float, default=2, help="T, the instant every wait comes due")
     p.add_argument("--timeout", type=float, default=600, help="give up waiting for the events this long")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automations.booking.locations import location_for_key
 from automations.errors import Unauthorized
-from automations.store.db import transaction
+from automations.store.db import read_only_session
 
 #: Longer than any key we issue; anything bigger is not worth hashing.
 MAX_KEY_LENGTH = 512
@@ -33,7 +33,7 @@ def bearer_key() -> str:
 def authenticate(factory: sessionmaker[Session]) -> str:
     """Resolve the request's API key to its location id and remember it in ``g.location_id``."""
     key = bearer_key()
-    with transaction(factory) as session:
+    with read_only_session(factory) as session:
         location = location_for_key(session, key)
         if location is None:  # a key whose location is gone
             raise Unauthorized("invalid API key")

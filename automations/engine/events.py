@@ -92,7 +92,8 @@ def handle(session: Session, event: DomainEvent, now: datetime) -> None:
             _on_status(session, event, appointment, now)
         elif event.kind == EventKind.APPOINTMENT_RESCHEDULED:
             _on_reschedule(session, event, appointment, now)
-        _recheck_conditions(session, Enrollment.appointment_id == appointment.id, now)
+        if event.kind != EventKind.APPOINTMENT_BOOKED:  # a booking's only enrollments were just run
+            _recheck_conditions(session, Enrollment.appointment_id == appointment.id, now)
     elif event.kind == EventKind.CONTACT_UPDATED and event.contact_id:
         _recheck_conditions(session, Enrollment.contact_id == event.contact_id, now)
     elif event.kind == EventKind.MEETING_RESOLVED:
