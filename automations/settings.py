@@ -40,6 +40,11 @@ class Settings:
     zoom_webhook_secret: str | None = None
     zoom_api_base: str = "https://api.zoom.us/v2"
     zoom_oauth_base: str = "https://zoom.us"
+    #: Finished work (enrollments, their logs and messages; processed domain events) is deleted this
+    #: many days after it finished, daily at 03:00 UTC; 0 keeps everything.
+    retention_days: int = 90
+    #: Rows of each kind deleted per retention transaction (short transactions, short locks).
+    retention_batch: int = 1000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,4 +68,6 @@ class Settings:
             zoom_webhook_secret=env.get("ZOOM_WEBHOOK_SECRET_TOKEN") or None,
             zoom_api_base=env.get("ZOOM_API_BASE", "https://api.zoom.us/v2").rstrip("/"),
             zoom_oauth_base=env.get("ZOOM_OAUTH_BASE", "https://zoom.us").rstrip("/"),
+            retention_days=int(_float("PUNCTUAL_RETENTION_DAYS", 90)),
+            retention_batch=max(1, int(_float("PUNCTUAL_RETENTION_BATCH", 1000))),
         )

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from automations.engine import retention
 from automations.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,14 @@ def _midnight(runtime: Runtime) -> None:
             log.exception("midnight hook %r failed", hook)
 
 
+def _retention(runtime: Runtime) -> None:
+    try:
+        retention.prune(runtime.factory, runtime.clock.now(), days=runtime.settings.retention_days,
+                        batch=runtime.settings.retention_batch)
+    except Exception:  # tomorrow's run carries on where this one stopped
+        log.exception("retention run failed")
+
+
 def configure(scheduler, runtime: Runtime):
     ticker = _Ticker(runtime)
 
@@ -115,6 +124,8 @@ def configure(scheduler, runtime: Runtime):
                       id="tick", max_instances=3, coalesce=True, misfire_grace_time=None)
     scheduler.add_job(_midnight, "cron", args=[runtime], hour=0, minute=0, timezone="UTC",
                       id="midnight-utc", max_instances=1, coalesce=True)
+    scheduler.add_job(_retention, "cron", args=[runtime], hour=3, minute=0, timezone="UTC",
+                      id="retention", max_instances=1, coalesce=True)
     return scheduler
 
 
