@@ -2,7 +2,8 @@
 workers, plus at most ONE embedded worker process, however many web processes there are.
 
 Why gunicorn: a well-kept, pre-fork WSGI server with graceful shutdown (SIGTERM finishes the requests
-in flight), worker restarts, and no version in its ``Server`` header. Several web processes use both
+in flight), worker restarts, and no version in its ``Server`` header. Every response also carries
+security headers (``SecurityHeaders``). Several web processes use both
 cores; the threads of each overlap database round trips.
 
 The embedded worker is ``automations worker`` run as a child process (``python -m automations.serving
@@ -60,6 +61,27 @@ class PipeWaker:
                 raise
 
 
+class SecurityHeaders:
+    """WSGI middleware: ``nosniff`` and ``frame-ancestors 'none'`` on every response, and HSTS when the
+    public URL is HTTPS (the proxy in front terminates TLS). A header the app set itself wins."""
+
+    def __init__(self, app, *, https: bool) -> None:
+        self.app = app
+        self.headers = [("X-Content-Type-Options", "nosniff"),
+                        ("Content-Security-Policy", "frame-ancestors 'none'"),
+                        ("X-Frame-Options", "DENY")]
+        if https:
+            self.headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            headers.extend(h for h in self.headers if h[0].lower() not in present)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+
 class _App(BaseApplication):
     def __init__(self, options: dict[str, Any], settings: Settings, wake_fd: int | None) -> None:
         self.options = options
@@ -76,7 +98,8 @@ class _App(BaseApplication):
         factory = make_session_factory(make_engine(self.settings.database_url))
         runtime = Runtime(factory, settings=self.settings)  # the providers' names, e.g. the meeting provider
         runtime.wake_hook = PipeWaker(self.wake_fd) if self.wake_fd is not None else None
-        return create_app(factory=factory, runtime=runtime, settings=self.settings, clock=runtime.clock)
+        app = create_app(factory=factory, runtime=runtime, settings=self.settings, clock=runtime.clock)
+        return SecurityHeaders(app, https=self.settings.public_url.startswith("https://"))
 
 
 class EmbeddedWorker:

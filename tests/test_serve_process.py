@@ -93,6 +93,8 @@ def test_serve_runs_gunicorn_with_one_embedded_worker_woken_by_bookings_and_stop
         answer = wait_for(health, 30, "the server to answer /healthz")
         server_header = answer.headers.get("server", "")
         assert "werkzeug" not in server_header.lower() and not any(ch.isdigit() for ch in server_header)
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["content-security-policy"] == "frame-ancestors 'none'"
 
         def tree():
             children = psutil.Process(proc.pid).children(recursive=True)

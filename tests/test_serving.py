@@ -132,3 +132,23 @@ def test_sqlite_writers_queue_and_readers_do_not_wait(tmp_path):
     with read_only_session(factory) as s:
         assert s.execute(text("select count(*) from t")).scalar() == 8 * 20 + 1
     engine.dispose()
+
+
+def test_security_headers_are_added_unless_the_app_set_its_own():
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Frame-Options", "SAMEORIGIN")])
+        return [b"ok"]
+
+    seen = {}
+
+    def start_response(status, headers, exc_info=None):
+        seen.update(headers)
+
+    assert serving.SecurityHeaders(app, https=True)({}, start_response) == [b"ok"]
+    assert seen["X-Content-Type-Options"] == "nosniff"
+    assert seen["Content-Security-Policy"] == "frame-ancestors 'none'"
+    assert seen["X-Frame-Options"] == "SAMEORIGIN"
+    assert seen["Strict-Transport-Security"].startswith("max-age=")
+    seen.clear()
+    serving.SecurityHeaders(app, https=False)({}, start_response)
+    assert "Strict-Transport-Security" not in seen
