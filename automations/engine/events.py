@@ -26,6 +26,7 @@ from automations.store.models import (
     Contact,
     DomainEvent,
     Enrollment,
+    Location,
     Message,
     Workflow,
     WorkflowVersion,
@@ -40,6 +41,7 @@ from automations.store.states import (
 from triggers import TRIGGER_TYPES, TriggerFacts
 
 log = logging.getLogger(__name__)
+_BATCH_CACHE = "events_batch_cache"
 APPOINTMENT_KINDS = {
     EventKind.APPOINTMENT_BOOKED,
     EventKind.APPOINTMENT_STATUS,
@@ -72,6 +74,17 @@ def claim_batch(session: Session, limit: int) -> list[DomainEvent]:
 
 def process_batch(session: Session, now: datetime, limit: int = 200) -> int:
     events = claim_batch(session, limit)
+    # Per batch: each location's published workflows (and the location), read once and held — the
+    # identity map keeps only weak references, so without this every event would read them again.
+    session.info[_BATCH_CACHE] = {}
+    try:
+        _process(session, events, now)
+    finally:
+        session.info.pop(_BATCH_CACHE, None)
+    return len(events)
+
+
+def _process(session: Session, events: list[DomainEvent], now: datetime) -> None:
     for event in events:
         try:
             with session.begin_nested():
@@ -82,7 +95,6 @@ def process_batch(session: Session, now: datetime, limit: int = 200) -> int:
             log.exception("event %s (%s) failed", event.id, event.kind)
             event.error = f"{type(exc).__name__}: {exc}"
         event.processed_at = now
-    return len(events)
 
 
 def handle(session: Session, event: DomainEvent, now: datetime) -> None:
@@ -177,13 +189,19 @@ def _recheck_conditions(session: Session, which, now: datetime) -> None:
 
 
 def _published(session: Session, location_id: str) -> list[tuple[Workflow, WorkflowVersion]]:
+    cache = session.info.get(_BATCH_CACHE)
+    if cache is not None and location_id in cache:
+        return cache[location_id][0]
     rows = session.execute(
         select(Workflow, WorkflowVersion)
         .join(WorkflowVersion, WorkflowVersion.id == Workflow.current_version_id)
         .where(Workflow.location_id == location_id, Workflow.status == WorkflowStatus.PUBLISHED)
         .order_by(Workflow.created_at, Workflow.id)
     ).all()
-    return [(w, v) for w, v in rows]
+    published = [(w, v) for w, v in rows]
+    if cache is not None:
+        cache[location_id] = (published, session.get(Location, location_id))
+    return published
 
 
 def release_held_messages(session: Session, meeting_id: str, now: datetime) -> int:
