@@ -106,7 +106,8 @@ def served(url: str, *, web_processes: int | None = None, threads: int | None = 
     """``automations serve`` on a free port (README defaults unless told otherwise); stopped with
     SIGTERM (graceful) afterwards. Its output goes to a temporary log file."""
     port = free_port()
-    cmd = [str(BIN), "serve", "--port", str(port)]
+    # PUNCTUAL_BENCH_SERVE: another command for `automations` (e.g. an older checkout, to compare).
+    cmd = [*(os.environ.get("PUNCTUAL_BENCH_SERVE") or str(BIN)).split(), "serve", "--port", str(port)]
     if web_processes is not None:
         cmd += ["--workers", str(web_processes)]
     if threads is not None:
