@@ -24,7 +24,6 @@ from automations.store import migrate
 from automations.store.db import make_engine, make_session_factory
 from automations.store.models import Contact, Enrollment, EnrollmentLog, Location, Message
 from automations.wiring import build_runtime
-from web.server import serve as serve_app
 
 
 def _settings() -> Settings:
@@ -113,18 +112,20 @@ def worker() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="Do not run the embedded worker.")
-def serve(host: str, port: int, no_worker: bool) -> None:
-    """Serve the web app and API, with an embedded worker."""
-    from web.app import create_app
+@click.option("--workers", type=int, default=None, envvar="PUNCTUAL_WEB_WORKERS",
+              help="Web processes (default: 1 on SQLite, 2 on PostgreSQL).")
+@click.option("--threads", type=int, default=8, show_default=True, envvar="PUNCTUAL_WEB_THREADS",
+              help="Threads per web process.")
+def serve(host: str, port: int, no_worker: bool, workers: int | None, threads: int) -> None:
+    """Serve the web app and API (gunicorn) with one embedded worker process."""
+    from automations import serving
 
     settings = _settings()
-    migrate.upgrade(make_engine(settings.database_url))
-    runtime, sched = _run_worker(settings, block=False)
-    app = create_app(factory=runtime.factory, runtime=runtime, settings=settings, clock=runtime.clock)
-    if not no_worker:
-        sched.start()
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    engine.dispose()  # nothing of it may cross the fork into the web processes
     click.echo(f"Punctual on http://{host}:{port} (database {settings.database_url})")
-    serve_app(app, host=host, port=port)  # waitress (web/server.py): production server, no version banner
+    serving.serve(settings, host=host, port=port, workers=workers, threads=threads, embedded_worker=not no_worker)
 
 
 @main.group("recipes")

@@ -74,6 +74,11 @@ class Settings:
     zoom_oauth_base: str = "https://zoom.us"
     #: Messages one enrollment may queue to its contact before it is stopped (a runaway loop backstop).
     max_sends_per_enrollment: int = 20
+    #: Finished work (enrollments, their logs and messages; processed domain events) is deleted this
+    #: many days after it finished, daily at 03:00 UTC; 0 keeps everything.
+    retention_days: int = 90
+    #: Rows of each kind deleted per retention transaction (short transactions, short locks).
+    retention_batch: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

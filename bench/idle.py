@@ -43,6 +43,7 @@ import actions  # noqa: E402, F401  (complete the registries first, as the CLI d
 import triggers  # noqa: E402, F401
 from automations.booking import appointments  # noqa: E402
 from automations.clock import SystemClock  # noqa: E402
+from automations.engine import retention  # noqa: E402
 from automations.engine.runtime import Runtime  # noqa: E402
 from automations.settings import Settings  # noqa: E402
 from automations.store.db import make_engine, make_session_factory  # noqa: E402
@@ -200,6 +201,57 @@ def populate(
             )
 
 
+def populate_finished(engine, world: BenchWorld, *, workflow_id: str, version_id: str, finished: int,
+                      now: datetime, age: timedelta) -> None:
+    """Bulk-insert ``finished`` past appointments whose enrollments completed ``age`` ago, each with what
+    the reminder workflow leaves behind: a processed event, two log rows, a sent text and a sent email."""
+    users, cals, people = world.user_ids, world.calendar_ids, world.contact_ids
+    done_at = (now - age).replace(microsecond=0)
+    for rows in _chunks(finished):
+        appts, events, enrolls, logs, msgs = [], [], [], [], []
+        for i in rows:
+            appt_id, enr_id = new_id(), new_id()
+            start = done_at + timedelta(hours=1)
+            contact = people[i % len(people)]
+            appts.append({
+                "id": appt_id, "location_id": world.location_id, "calendar_id": cals[i % len(cals)],
+                "contact_id": contact, "assigned_user_id": users[i % 2], "title": "Past visit", "start_at": start,
+                "end_at": start + timedelta(minutes=30), "timezone": "America/New_York", "status": "confirmed",
+                "notes": "", "is_recurring": False, "rescheduled": False, "static_location": "https://meet.example.com/a",
+                "created_at": done_at - timedelta(days=2), "updated_at": done_at,
+            })
+            events.append({
+                "location_id": world.location_id, "kind": "appointment.booked", "appointment_id": appt_id,
+                "contact_id": contact, "payload": {"status": "confirmed", "modified_by": "api"},
+                "created_at": done_at - timedelta(days=2), "processed_at": done_at - timedelta(days=2),
+            })
+            enrolls.append({
+                "id": enr_id, "location_id": world.location_id, "workflow_id": workflow_id, "version_id": version_id,
+                "appointment_id": appt_id, "contact_id": contact, "event_id": f"past-{i}", "trigger_status": "confirmed",
+                "state": "completed", "live": False, "step_id": None, "step_seq": 3, "wake_at": None, "wait_kind": None,
+                "skip_outbound": False, "rescheduled": False, "created_at": done_at - timedelta(days=2),
+                "updated_at": done_at, "finished_at": done_at,
+            })
+            for seq, (step, outcome) in enumerate((("sms", "sent"), ("email", "sent"))):
+                logs.append({"enrollment_id": enr_id, "step_seq": seq + 1, "step_id": step, "step_type": f"send_{step}",
+                             "outcome": outcome, "reason": "queued", "detail": {}, "at": done_at})
+                msgs.append({
+                    "id": new_id(), "location_id": world.location_id, "idempotency_key": f"past:{i}:{step}",
+                    "enrollment_id": enr_id, "appointment_id": appt_id, "step_id": step, "channel": step,
+                    "audience": "contact", "contact_id": contact,
+                    "to_address": "+12125550000" if step == "sms" else "past@example.com", "outbound": True,
+                    "template": {"body": "Hi"}, "body": "Hi", "needs_meeting_link": False, "status": "sent",
+                    "provider": "capture", "provider_id": f"capture-past-{i}-{step}", "attempts": 1,
+                    "due_at": done_at, "created_at": done_at - timedelta(days=2), "sent_at": done_at,
+                })
+        with engine.begin() as conn:
+            conn.execute(insert(Appointment), appts)
+            conn.execute(insert(DomainEvent), events)
+            conn.execute(insert(Enrollment), enrolls)
+            conn.execute(insert(EnrollmentLog), logs)
+            conn.execute(insert(Message), msgs)
+
+
 class PartTimer:
     """Times each kind of work inside ``Runtime.tick`` (the runtime's own methods, wrapped)."""
 
@@ -269,6 +321,9 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         sent=args.sent,
         now=now,
     )
+    if args.finished:
+        populate_finished(engine, world, workflow_id=workflow_id, version_id=version_id, finished=args.finished,
+                          now=now, age=timedelta(days=args.finished_age_days))
     if args.analyze:
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
@@ -292,11 +347,24 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         work += sum(done.values())
     if work:
         log.warning("the idle ticks found %d units of work: not idle", work)
+    pruned: dict[str, Any] = {}
+    if args.prune:
+        started = time.perf_counter()
+        pruned = retention.prune(factory, now, days=Settings.retention_days, batch=Settings.retention_batch)
+        pruned["prune_s"] = round(time.perf_counter() - started, 2)
+        after = []
+        for _ in range(args.ticks):
+            start = time.perf_counter()
+            runtime.tick(runtime.clock.now())
+            after.append((time.perf_counter() - start) * 1000)
+        pruned["tick_ms_after_prune"] = round(statistics.median(after), 2)
     book_ms, event_ms = one_bookings(factory, runtime, world, count=args.bookings)
     return {
         "waiting": waiting,
         "db": args.db,
         "sent_history": args.sent,
+        "finished": args.finished,
+        "retention": pruned or None,
         "ticks": len(ticks),
         "tick_ms": round(statistics.median(ticks), 2),
         "tick_ms_p95": round(percentile(ticks, 95), 2),
@@ -318,6 +386,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--waiting", type=int, default=100_000, help="enrollments waiting on future times")
     p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     p.add_argument("--ticks", type=int, default=20, help="idle ticks to time (after one warm-up)")
+    p.add_argument("--finished", type=int, default=0,
+                   help="finished enrollments (with their past appointment, event, logs and two sent messages) to add")
+    p.add_argument("--finished-age-days", type=float, default=120, help="how long ago those finished")
+    p.add_argument("--prune", action="store_true",
+                   help="then run retention (the default 90 days) and time it, and the idle tick after it")
     p.add_argument("--sent", type=int, default=0, help="already-sent messages to add as outbox history")
     p.add_argument(
         "--bookings",

@@ -35,6 +35,7 @@ import json
 import logging
 import math
 import multiprocessing as mp
+import os
 import pstats
 import sys
 import time
@@ -53,7 +54,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 import actions  # noqa: E402, F401  (complete the registries first, as the CLI does)
 import triggers  # noqa: E402, F401
-from automations.booking import appointments  # noqa: E402
+from automations.booking import appointments, locations  # noqa: E402
 from automations.clock import FrozenClock, SystemClock  # noqa: E402
 from automations.engine import scheduler  # noqa: E402
 from automations.engine.runtime import Runtime  # noqa: E402
@@ -61,7 +62,7 @@ from automations.settings import Settings  # noqa: E402
 from automations.store.db import make_engine, make_session_factory  # noqa: E402
 from automations.store.models import Enrollment, EnrollmentLog, Location, Message  # noqa: E402
 from automations.wiring import build_providers  # noqa: E402
-from bench import floor  # noqa: E402
+from bench import api_enqueue, floor  # noqa: E402
 from bench.common import (  # noqa: E402
     GcTimer,
     make_bench_world,
@@ -287,6 +288,7 @@ def worker_main(
             "sample_sms": recorder.sample_sms,
             "ticks": runtime.ticks,
             "peak_rss_mb": peak_rss_mb(),
+            "cpu_s": sum(os.times()[:2]),
         }
     )
 
@@ -369,6 +371,25 @@ def enqueue(
     return booking, handling
 
 
+def enqueue_over_api(url: str, world, *, n: int, start_at: datetime, concurrency: int) -> tuple[float, float, float]:
+    """Book through ``POST /api/v1/appointments`` on a served instance (``bench/api_enqueue.py``), whose
+    embedded worker handles the events; stopped before T so only the wave's workers drain. Returns
+    (seconds booking, seconds until the events were handled, CPU seconds of the server's process tree)."""
+    with make_session_factory(make_engine(url))() as session, session.begin():
+        locations.issue_key(session, session.get(Location, world.location_id), now=datetime.now(UTC),
+                            key=api_enqueue.API_KEY)
+    factory = make_session_factory(make_engine(url))
+    with api_enqueue.served(url) as srv:
+        cpu0 = srv.cpu_s()
+        results, booking_s = api_enqueue.post_bookings(srv.port, n=n, concurrency=concurrency,
+                                                       calendar_ids=world.calendar_ids, start_at=start_at)
+        if results.errors:
+            raise SystemExit(f"{results.errors} bookings failed over the API; first: {results.first_error}")
+        handling_s = api_enqueue.wait_handled(factory, timeout=600)
+        cpu_s = srv.cpu_s() - cpu0
+    return booking_s, handling_s, cpu_s
+
+
 def run(url: str, args: argparse.Namespace, outside: floor.OutsideWorld | None = None) -> dict[str, Any]:
     n = args.n
     engine = make_engine(url)
@@ -388,13 +409,16 @@ def run(url: str, args: argparse.Namespace, outside: floor.OutsideWorld | None =
     # T is a whole second far enough ahead for the enqueue and the workers' start-up; the bookings
     # all happen (on a frozen clock) at booked_at, so every enrollment computes the same T.
     margin = args.margin
-    if margin is None:
+    if margin is None and args.enqueue == "api":
+        margin = 15 + n / 50  # the API path is not calibrated; --margin to tighten
+    elif margin is None:
         rate = calibrate(factory, url, args, setup_clock.now())
         # cProfile slows the enqueue about 2.5x (it is profiled, the calibration is not).
         margin = 5 + 2.0 * n / rate * (3 if args.profile else 1)
         log.info("calibration: ~%.0f enqueues/s; T set %.0fs ahead", rate, margin)
     booked_at = datetime.now(UTC).replace(microsecond=0)
     due = booked_at + timedelta(seconds=math.ceil(margin))
+    enqueue_cpu_s = None
     due_epoch = due.timestamp()
     log.info("enqueueing %d appointments on %d calendars; due instant T=%s", n, calendars, due.isoformat())
     enqueuer = Runtime(
@@ -406,15 +430,19 @@ def run(url: str, args: argparse.Namespace, outside: floor.OutsideWorld | None =
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()
-    booking_s, handling_s = enqueue(
-        factory,
-        world,
-        enqueuer,
-        n=n,
-        start_at=due + timedelta(hours=1),
-        booked_at=booked_at,
-        chunk=args.chunk,
-    )
+    if args.enqueue == "api":
+        booking_s, handling_s, enqueue_cpu_s = enqueue_over_api(url, world, n=n, start_at=due + timedelta(hours=1),
+                                                                concurrency=args.concurrency)
+    else:
+        booking_s, handling_s = enqueue(
+            factory,
+            world,
+            enqueuer,
+            n=n,
+            start_at=due + timedelta(hours=1),
+            booked_at=booked_at,
+            chunk=args.chunk,
+        )
     if profiler is not None:
         profiler.disable()
         dump_profile(profiler, Path(args.profile) / "enqueue.prof")
@@ -477,7 +505,12 @@ def run(url: str, args: argparse.Namespace, outside: floor.OutsideWorld | None =
         "db": args.db,
         "workers": args.workers,
         "providers": args.providers,
+        "enqueue": args.enqueue,
         "enqueue_per_s": round(n / enqueue_s, 1),
+        "enqueue_cpu_ms_per_booking": None if enqueue_cpu_s is None else round(enqueue_cpu_s * 1000 / n, 2),
+        "drain_cpu_ms_per_booking": round(sum(r["cpu_s"] for r in reports) * 1000 / n, 2),
+        "cpu_ms_per_booking_end_to_end": None if enqueue_cpu_s is None
+        else round((enqueue_cpu_s + sum(r["cpu_s"] for r in reports)) * 1000 / n, 2),
         "book_s": round(booking_s, 2),
         "handle_events_s": round(handling_s, 2),
         **result,
@@ -688,6 +721,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--contacts", type=int, default=1000, help="distinct contacts (appointments cycle over them)"
     )
+    p.add_argument(
+        "--enqueue",
+        choices=("inprocess", "api"),
+        default="inprocess",
+        help="book in this process (default), or over HTTP through a served instance (bench/api_enqueue.py)",
+    )
+    p.add_argument("--concurrency", type=int, default=32, help="with --enqueue api: concurrent HTTP clients")
     p.add_argument("--chunk", type=int, default=500, help="bookings between two event-handling ticks")
     p.add_argument(
         "--margin",

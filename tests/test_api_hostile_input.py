@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
-
-import httpx
 
 from automations.store.models import Contact, InboundMessage, Workflow
 from providers.zoom_webhooks import sign
@@ -23,7 +20,6 @@ from tests.test_api_fixtures import (  # noqa: F401  (fixtures)
     sqlite_only,
 )
 from web.app import create_app
-from web.server import make_server
 
 
 def test_infinite_numbers_are_refused(api, factory, world):
@@ -101,14 +97,3 @@ def test_security_headers_on_every_response(api, app, world):
     assert secure.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
-def test_served_for_real_without_a_version_banner(app):
-    """``automations serve`` runs waitress (web/server.py): one Server header, no software version."""
-    server = make_server(app, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        response = httpx.get(f"http://127.0.0.1:{server.effective_port}/healthz", timeout=10)
-    finally:
-        server.close()
-    assert response.headers.get_list("server") == ["Punctual"]
-    assert response.headers["x-content-type-options"] == "nosniff"

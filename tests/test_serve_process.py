@@ -4,6 +4,7 @@ booking through the API puts the confirmation in the capture outbox within momen
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -67,3 +68,60 @@ def test_demo_then_serve_books_and_captures(tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_serve_runs_gunicorn_with_one_embedded_worker_woken_by_bookings_and_stops_gracefully(tmp_path):
+    """Two web processes, ONE embedded worker; a booking on either web process wakes it (the tick timer is
+    set far beyond the test, so only the wake can deliver the confirmation); no version in the Server
+    header; SIGTERM stops the server, its web processes and the worker, with exit code 0."""
+    psutil = pytest.importorskip("psutil")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "PUNCTUAL_DEMO_API_KEY": "pk_serve_demo",
+           "PUNCTUAL_TICK_SECONDS": "3600"}
+    subprocess.run([str(BIN), "demo"], env=env, check=True, capture_output=True, timeout=60)
+    port = free_port()
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "2", "--threads", "4"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def health():
+            try:
+                return httpx.get(f"{base}/healthz", timeout=1)
+            except httpx.HTTPError:
+                return None
+
+        answer = wait_for(health, 30, "the server to answer /healthz")
+        server_header = answer.headers.get("server", "")
+        assert "werkzeug" not in server_header.lower() and not any(ch.isdigit() for ch in server_header)
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["content-security-policy"] == "frame-ancestors 'none'"
+
+        def tree():
+            children = psutil.Process(proc.pid).children(recursive=True)
+            workers = [c for c in children if "--embedded-worker" in " ".join(c.cmdline())]
+            return (len(children) - len(workers) == 2 and len(workers) == 1) and children
+
+        children = wait_for(tree, 30, "two web processes and one embedded worker")
+        with httpx.Client(base_url=f"{base}/api/v1", headers={"Authorization": "Bearer pk_serve_demo"},
+                          timeout=10) as api:
+            calendar = api.get("/calendars").json()["items"][0]
+            for i, start in enumerate(("2031-03-03T15:00:00-05:00", "2031-03-04T15:00:00-05:00")):
+                booked = api.post("/appointments", json={"calendar_id": calendar["id"], "start_time": start,
+                                                          "contact": {"email": f"wake{i}@example.com"}})
+                assert booked.status_code == 201, booked.text
+
+            def confirmations():
+                items = api.get("/messages", params={"channel": "email"}).json()["items"]
+                sent = {m["to"] for m in items if m["status"] == "sent"}
+                return {"wake0@example.com", "wake1@example.com"} <= sent
+
+            wait_for(confirmations, 15, "both confirmations, sent on a wake (the timer is an hour)")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        output = proc.stdout.read().decode()
+        assert "Traceback" not in output and "maximum number of running instances" not in output
+        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

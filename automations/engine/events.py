@@ -28,6 +28,7 @@ from automations.store.models import (
     Appointment,
     DomainEvent,
     Enrollment,
+    Location,
     Message,
     Workflow,
     WorkflowVersion,
@@ -42,6 +43,7 @@ from automations.store.states import (
 from triggers import listening_to
 
 log = logging.getLogger(__name__)
+_BATCH_CACHE = "events_batch_cache"
 
 
 def claim_batch(session: Session, limit: int) -> list[DomainEvent]:
@@ -69,6 +71,29 @@ def claim_batch(session: Session, limit: int) -> list[DomainEvent]:
 def process_batch(session: Session, now: datetime, limit: int = 200, *,
                   max_sends: int = interpreter.DEFAULT_MAX_SENDS) -> int:
     events = claim_batch(session, limit)
+    # Per batch: each location's published workflows (and the location), read once and held — the
+    # identity map keeps only weak references, so without this every event would read them again.
+    session.info[_BATCH_CACHE] = {}
+    try:
+        _process(session, events, now, max_sends)
+    finally:
+        session.info.pop(_BATCH_CACHE, None)
+    return len(events)
+
+
+def _process(session: Session, events: list[DomainEvent], now: datetime, max_sends: int) -> None:
+    # One savepoint for the whole batch (two round trips, not two per event); only if an event
+    # breaks is the batch redone one event at a time, each in its own savepoint.
+    try:
+        with session.begin_nested():
+            for event in events:
+                handle(session, event, now, max_sends=max_sends)
+                event.processed_at = now
+        return
+    except SQLAlchemyError:
+        raise
+    except Exception:
+        log.warning("a batch of %d events failed; redoing it one event at a time", len(events))
     for event in events:
         try:
             with session.begin_nested():
@@ -79,7 +104,6 @@ def process_batch(session: Session, now: datetime, limit: int = 200, *,
             log.exception("event %s (%s) failed", event.id, event.kind)
             event.error = f"{type(exc).__name__}: {exc}"
         event.processed_at = now
-    return len(events)
 
 
 #: Appointment changes that the host's linked Google calendar follows.
@@ -200,13 +224,19 @@ def _recheck_conditions(session: Session, which, now: datetime, max_sends: int) 
 
 
 def _published(session: Session, location_id: str) -> list[tuple[Workflow, WorkflowVersion]]:
+    cache = session.info.get(_BATCH_CACHE)
+    if cache is not None and location_id in cache:
+        return cache[location_id][0]
     rows = session.execute(
         select(Workflow, WorkflowVersion)
         .join(WorkflowVersion, WorkflowVersion.id == Workflow.current_version_id)
         .where(Workflow.location_id == location_id, Workflow.status == WorkflowStatus.PUBLISHED)
         .order_by(Workflow.created_at, Workflow.id)
     ).all()
-    return [(w, v) for w, v in rows]
+    published = [(w, v) for w, v in rows]
+    if cache is not None:
+        cache[location_id] = (published, session.get(Location, location_id))
+    return published
 
 
 def release_held_messages(session: Session, meeting_id: str, now: datetime) -> int:

@@ -1,10 +1,8 @@
 """APScheduler 3 jobs that drive a runtime on the real clock.
 
-One job drains all due work (events, meetings, enrollments, deliveries) and schedules its next run
-``tick_seconds`` after it ends, and within its window also wakes exactly when the next piece of work comes due;
-there is only ever one run pending, so ticks never pile up. A wake (after a booking) while a drain runs is folded into that drain
-(it goes round once more) instead of asking APScheduler for a second instance, which it would refuse with a
-warning on every tick. A cron job at
+One interval job drains all due work (events, meetings, enrollments, deliveries) every
+``tick_seconds``, and within its window also wakes exactly when the next piece of work comes due; only one
+tick runs at a time, and a wake during a tick becomes one more round of it (``_Ticker``). A cron job at
 00:00 UTC is the hook for daily provider budgets. Nothing is kept in the scheduler: its jobs only
 read the database, so a killed worker loses nothing.
 """
@@ -19,69 +17,78 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from automations.engine import retention
 from automations.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-
-class _Drain:
-    """Whether a drain is running, and whether a wake arrived meanwhile (so it goes round once more)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.running = False
-        self.again = False
-
-    def start(self) -> None:
-        with self.lock:
-            self.running, self.again = True, False
-
-    def woken(self) -> bool:
-        """Called when a drain found nothing more: True (and reset) if a wake came in since."""
-        with self.lock:
-            again, self.again = self.again, False
-            return again
-
-    def finish(self) -> None:
-        with self.lock:
-            self.running = False
-
-    def wake_running(self) -> bool:
-        """Fold a wake into the running drain; False when none runs (the caller starts one)."""
-        with self.lock:
-            if self.running:
-                self.again = True
-            return self.running
+#: A wake (a booking, an inbound reply) runs a tick this much later, so that a burst of bookings is
+#: handled by one tick rather than one tick (and one round of write transactions) each.
+WAKE_DELAY_SECONDS = 0.05
 
 
-def _safe_tick(runtime: Runtime, drain: _Drain | None = None) -> None:
-    """Drain due work; then, if something comes due before the next tick would start, wait for exactly
-    that moment and drain again, so a wave due at T starts going out at T, not up to a tick later."""
-    drain = drain or _Drain()
-    drain.start()
-    try:
-        _drain(runtime, drain)
-    finally:
-        drain.finish()
+class _Ticker:
+    """The tick job. Only one runs at a time; a wake or a timer firing while it runs asks it for one
+    more round instead of starting a second instance, which APScheduler would refuse with a warning
+    (one per booking under load, one per timer during a long drain)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.running = threading.Lock()
+        self.again = threading.Event()
+        #: A run was asked of the scheduler and has not started yet: further wakes need not ask again.
+        self.requested = False
+
+    def __call__(self) -> None:
+        if not self.running.acquire(blocking=False):
+            self.again.set()
+            return
+        self.requested = False
+        try:
+            while True:
+                self.again.clear()
+                self._drain()
+                if not self.again.is_set():
+                    return
+                time.sleep(WAKE_DELAY_SECONDS)  # gather the burst that woke us
+        finally:
+            self.running.release()
+
+    def busy(self) -> bool:
+        """True while a tick runs; a wake then only needs to ask for another round."""
+        if self.running.locked():
+            self.again.set()
+            return True
+        return False
+
+    def _drain(self) -> None:
+        """Drain due work; then, if something comes due before the next tick would start, wait for exactly
+        that moment (or a wake) and drain again, so a wave due at T starts going out at T, not up to a tick later."""
+        runtime = self.runtime
+        window_ends = time.monotonic() + runtime.settings.tick_seconds
+        try:
+            while True:
+                started = time.perf_counter()
+                done = runtime.tick()
+                if done.get("enrollments") or done.get("deliveries") or done.get("meetings"):
+                    log.info("tick: %s in %.3f s", ", ".join(f"{v} {k}" for k, v in done.items() if v),
+                             time.perf_counter() - started)
+                upcoming = runtime.next_due()
+                if upcoming is None:
+                    return
+                wait = (upcoming - runtime.clock.now()).total_seconds()
+                # Already due yet not drained means another worker holds it: leave it to the next tick.
+                if wait <= 0 or time.monotonic() + wait >= window_ends:
+                    return
+                if self.again.wait(wait):
+                    return  # woken: the caller runs another round at once
+        except Exception:  # the next tick retries; a transient database error must not kill the worker
+            log.exception("worker tick failed")
 
 
-def _drain(runtime: Runtime, drain: _Drain) -> None:
-    window_ends = time.monotonic() + runtime.settings.tick_seconds
-    try:
-        while True:
-            runtime.tick()
-            if drain.woken():
-                continue
-            upcoming = runtime.next_due()
-            if upcoming is None:
-                return
-            wait = (upcoming - runtime.clock.now()).total_seconds()
-            # Already due yet not drained means another worker holds it: leave it to the next tick.
-            if wait <= 0 or time.monotonic() + wait >= window_ends:
-                return
-            time.sleep(wait)
-    except Exception:  # the next tick retries; a transient database error must not kill the worker
-        log.exception("worker tick failed")
+def _safe_tick(runtime: Runtime) -> None:
+    """One tick on this thread (kept for callers that drive a runtime without a scheduler)."""
+    _Ticker(runtime)()
 
 
 def _midnight(runtime: Runtime) -> None:
@@ -92,33 +99,33 @@ def _midnight(runtime: Runtime) -> None:
             log.exception("midnight hook %r failed", hook)
 
 
+def _retention(runtime: Runtime) -> None:
+    try:
+        retention.prune(runtime.factory, runtime.clock.now(), days=runtime.settings.retention_days,
+                        batch=runtime.settings.retention_batch)
+    except Exception:  # tomorrow's run carries on where this one stopped
+        log.exception("retention run failed")
+
+
 def configure(scheduler, runtime: Runtime):
-    drain = _Drain()
-    every = timedelta(seconds=runtime.settings.tick_seconds)
-
-    def schedule(at: datetime) -> None:
-        scheduler.add_job(run, "date", run_date=at, id="tick", replace_existing=True, misfire_grace_time=None)
-
-    def run() -> None:
-        # One pending run at a time, scheduled when the last one ends: a long drain is never overtaken by its
-        # own next tick (an interval job would be refused, with a warning, on every tick while it runs).
-        try:
-            _safe_tick(runtime, drain)
-        finally:
-            if scheduler.running:
-                schedule(datetime.now(UTC) + every)
+    ticker = _Ticker(runtime)
 
     def wake() -> None:
-        if drain.wake_running():
+        if ticker.busy() or ticker.requested:
             return
+        ticker.requested = True
         job = scheduler.get_job("tick")
         if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
+            job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=WAKE_DELAY_SECONDS))
 
     runtime.wake_hook = wake
-    schedule(datetime.now(UTC))
+    # Up to three instances may be started (timer, wakes); all but one return at once (see _Ticker).
+    scheduler.add_job(ticker, "interval", seconds=runtime.settings.tick_seconds,
+                      id="tick", max_instances=3, coalesce=True, misfire_grace_time=None)
     scheduler.add_job(_midnight, "cron", args=[runtime], hour=0, minute=0, timezone="UTC",
                       id="midnight-utc", max_instances=1, coalesce=True)
+    scheduler.add_job(_retention, "cron", args=[runtime], hour=3, minute=0, timezone="UTC",
+                      id="retention", max_instances=1, coalesce=True)
     return scheduler
 
 

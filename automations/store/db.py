@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,11 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, Engine, create_engine, event, select
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import JSON, TypeDecorator
+
+#: Execution option for a transaction that only reads (``read_only_session``): on SQLite it begins
+#: without taking the write lock.
+READ_ONLY = "punctual_read_only"
+_HOLDS_WRITER = "punctual_holds_writer"
 
 
 class UTCDateTime(TypeDecorator):
@@ -70,9 +76,32 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
+    # One writer at a time per process, queued on a lock: waiting in SQLite's busy handler instead
+    # means sleeping in steps of up to 100 ms while the write lock sits free (many threads, one file).
+    writer = threading.RLock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")  # a WAL reader: takes no write lock, waits for no writer
+            return
+        writer.acquire()
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writer.release()
+            raise
+        conn.info[_HOLDS_WRITER] = True
+
+    def _end(conn, statement: str) -> None:
+        if conn.info.pop(_HOLDS_WRITER, False):
+            try:  # end it here, so the lock is only handed on once SQLite's is free
+                conn.connection.dbapi_connection.execute(statement)
+            finally:
+                writer.release()
+
+    event.listen(engine, "commit", lambda conn: _end(conn, "COMMIT"))
+    event.listen(engine, "rollback", lambda conn: _end(conn, "ROLLBACK"))
 
 
 def is_postgres(engine_or_session) -> bool:
@@ -90,6 +119,17 @@ def load_by_id(session: Session, model, ids: Iterable[str | None]) -> dict:
     if not wanted:
         return {}
     return {row.id: row for row in session.scalars(select(model).where(model.id.in_(wanted)))}
+
+
+@contextmanager
+def read_only_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads only (it is rolled back at the end): on SQLite it never waits for a writer."""
+    with factory() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        try:
+            yield session
+        finally:
+            session.rollback()
 
 
 @contextmanager

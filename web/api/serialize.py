@@ -39,6 +39,9 @@ def _by_id(session: Session, model: Any, ids) -> dict[str, Any]:
     ids = {i for i in ids if i}
     if not ids:
         return {}
+    if len(ids) == 1:  # one row (a single resource): the session often holds it already, with no query
+        row = session.get(model, next(iter(ids)))
+        return {row.id: row} if row is not None else {}
     return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
 
 
