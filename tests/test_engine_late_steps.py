@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from automations.booking import appointments
 from automations.documents import recipes
 from automations.store.models import Enrollment, Location
 from tests.factories import book, doc, log_lines, messages, publish
@@ -22,7 +23,7 @@ WAIT = {"id": "w", "type": "wait_appointment_time", "direction": "before", "hour
 def test_guard_skips_a_note_reached_after_its_moment(factory, runtime, clock, world, starts_in, sent):
     with factory() as s, s.begin():
         publish(s, world, doc(WAIT, NOTE), clock.now())
-        appt = book(s, world, clock.now(), start=clock.now() + starts_in)
+        appt = _book_then_confirm(s, world, clock.now(), clock.now() + starts_in)
     runtime.tick()
     clock.set(max(clock.now(), appt.start_at - timedelta(hours=1)))
     runtime.tick()
@@ -33,6 +34,16 @@ def test_guard_skips_a_note_reached_after_its_moment(factory, runtime, clock, wo
         note_line = next(line for line in lines if line[0] == "note")
         if not sent:
             assert note_line[1] == "skipped" and "skip_if_after" in note_line[2]
+
+
+def _book_then_confirm(s, world, now, start):
+    """A booking ahead is confirmed at once; one that already happened is recorded as past (which sends
+    nothing) and then confirmed by staff, which is what enrolls it."""
+    if start > now:
+        return book(s, world, now, start=start, status="confirmed")
+    appt = book(s, world, now, start=start, status="new", record_past=True)
+    appointments.change_status(s, appt, "confirmed", modified_by="user", now=now)
+    return appt
 
 
 def test_guard_is_refused_on_waits_and_validated(factory, world):
@@ -55,7 +66,7 @@ def test_recipe_host_note_never_goes_out_late(factory, runtime, clock, world, st
     with factory() as s, s.begin():
         recipes.import_recipe(s, s.get(Location, world.location_id), "appointment-confirmation-reminders",
                               now=clock.now(), publish=True)
-        book(s, world, clock.now(), start=clock.now() + starts_in, status="confirmed")
+        _book_then_confirm(s, world, clock.now(), clock.now() + starts_in)
     runtime.tick()
     clock.advance(days=2)
     runtime.tick()
