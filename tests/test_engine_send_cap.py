@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import select
 
 from automations.engine.runtime import Runtime
@@ -47,13 +46,6 @@ ASK = {"id": "ask", "type": "send_sms", "body": "Reply to confirm"}
 WAIT = {"id": "wait", "type": "wait_reply", "timeout": {"amount": 1, "unit": "days"}}
 
 
-def _downgrade(engine, revision: str) -> None:
-    cfg = migrate.alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
-
-
 def test_wait_reply_state_is_in_columns_and_migrates_both_ways(engine, factory, clock, world, wire):
     w = wire()
     with factory() as s, s.begin():
@@ -66,7 +58,7 @@ def test_wait_reply_state_is_in_columns_and_migrates_both_ways(engine, factory, 
         since = e.reply_since
         assert since == clock.now()
     try:
-        _downgrade(engine, "0003")
+        migrate.downgrade(engine, "0003")
         migrate.upgrade(engine, "0006")  # the data move: counts from the outbox, reply state from the log
     finally:
         migrate.upgrade(engine)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Connection, Engine, make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -48,7 +50,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     cfg = alembic_config()
-    with engine.begin() as conn:
+    with _migrating(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -56,9 +58,36 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the database behind ``engine`` back to ``revision``."""
     cfg = alembic_config()
-    with engine.begin() as conn:
+    with _migrating(engine) as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
+
+
+class ForeignKeyViolation(RuntimeError):
+    """A migration left rows pointing at rows that do not exist (it was rolled back)."""
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """One transaction for the migration. On SQLite, foreign keys are off while it runs: Alembic's batch mode
+    rebuilds a table by copying it and dropping the original, and with foreign keys on that DROP would
+    cascade-delete every row that references it (a location's calendars, their appointments, ...). They are
+    checked before the commit instead, and switched back on (the pragma only changes outside a transaction)."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                yield conn
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise ForeignKeyViolation(f"migration left {len(broken)} dangling reference(s), e.g. {broken[0]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def revision(engine: Engine, message: str) -> None:
