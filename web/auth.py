@@ -96,4 +96,7 @@ def current_location_id() -> str:
 def current_actor() -> Actor:
     """Who the request acts as, for the audit trail."""
     key_id = g.get("api_key_id")
-    return Actor("api_key", key_id) if key_id else Actor("anonymous", None)
+    if key_id:
+        return Actor("api_key", key_id)
+    user = g.get("user")  # signed in to the pages (web/pages/base.py)
+    return Actor("user", user.id) if user else Actor("anonymous", None)
