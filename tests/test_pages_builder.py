@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from automations.store.models import Workflow, WorkflowVersion
 from tests.test_pages_fixtures import (  # noqa: F401
@@ -145,11 +145,24 @@ def test_import_refuses_a_bad_file_with_its_path(signed_in, factory):
 def test_recipe_import_with_mapping(signed_in, factory, two_worlds):
     one, _ = two_worlds
     r = signed_in.post("/recipes/appointment-confirmation-reminders/import", {
-        "name": "Consultation reminders", "calendars": one.calendar_id, "from_name": "Clinic", "from_email": "hi@clinic.example"})
+        "name": "Consultation reminders", "mapping.calendars": one.calendar_id, "mapping.sender.from_name": "Clinic",
+        "mapping.sender.from_email": "hi@clinic.example", "mapping.host_users": one.bob_id})
     assert r.status_code == 302
     wid = r.headers["Location"].rsplit("/", 1)[-1]
     doc = _draft(factory, wid)
     assert doc["name"] == "Consultation reminders" and doc["settings"]["from_email"] == "hi@clinic.example"
     assert doc["triggers"][0]["filters"]["calendars"] == [one.calendar_id]
-    r = signed_in.post("/recipes/appointment-confirmation-reminders/import", {"name": "", "from_email": "nope"})
-    assert r.status_code == 422 and "from_email" in r.get_data(as_text=True)
+    assert any(s.get("user_ids") == [one.bob_id] for s in doc["steps"])
+    with factory() as s:
+        before = s.scalar(select(func.count()).select_from(Workflow))
+    # A bad mapping is refused with its JSON path, beside its field; nothing is saved.
+    r = signed_in.post("/recipes/appointment-confirmation-reminders/import", {
+        "name": "", "mapping.sender.from_email": "nope", "mapping.calendars": "0" * 32})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and "mapping.sender.from_email" in page and "mapping.calendars[0]" in page
+    assert 'id="field-mapping-sender-from_email"' in page
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(Workflow)) == before
+    # Categories come from the recipes themselves.
+    gallery = signed_in.get("/recipes?category=reviews").get_data(as_text=True)
+    assert "thank" in gallery.lower() and "Appointment confirmation" not in gallery

@@ -67,3 +67,33 @@ def test_message_status_history_and_dashboard_failures(signed_in, factory, clock
         s.execute(update(Message).values(status="sent"))
     outbox = signed_in.get("/outbox?channel=email").get_data(as_text=True)
     assert "See you soon, Dana" in outbox and "Tomorrow:" not in outbox
+
+
+def test_remove_and_move_from_the_history_pages(signed_in, factory, clock, runtime, two_worlds):
+    one, _ = two_worlds
+    wid = _activity(factory, clock, runtime, one, n=2)
+    with factory() as s:
+        first, second = s.scalars(select(Enrollment).order_by(Enrollment.created_at, Enrollment.id)).all()
+        assert first.state == second.state == "waiting"
+    listing = signed_in.get(f"/workflows/{wid}/enrollments").get_data(as_text=True)
+    assert f"/enrollments/{first.id}/remove" in listing and "Move to step" in listing
+    # Without the CSRF token nothing happens.
+    assert signed_in.client.post(f"/enrollments/{first.id}/remove").status_code == 400
+    r = signed_in.post(f"/enrollments/{first.id}/remove", {"back": "list"})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/workflows/{wid}/enrollments")
+    detail = signed_in.get(f"/enrollments/{second.id}").get_data(as_text=True)
+    assert 'id="move"' in detail
+    r = signed_in.post(f"/enrollments/{second.id}/move", {"step_id": "nope"})
+    assert r.status_code == 302
+    assert "Step: no step &#39;nope&#39;" in signed_in.get(f"/enrollments/{second.id}").get_data(as_text=True)
+    r = signed_in.post(f"/enrollments/{second.id}/move", {"step_id": "confirm"})
+    assert r.status_code == 302
+    with factory() as s:
+        removed, moved = s.get(Enrollment, first.id), s.get(Enrollment, second.id)
+        assert removed.state == "exited" and "removed from the workflow by user alice@example.com" in removed.exit_reason
+        assert moved.step_id == "confirm" and moved.state == "active"
+    page = signed_in.get(f"/enrollments/{second.id}").get_data(as_text=True)
+    assert "moved from step wait to step confirm by user alice@example.com" in page
+    # Over runs refuse (409 in the API), shown as a message, not a 500.
+    r = signed_in.post(f"/enrollments/{first.id}/remove")
+    assert r.status_code == 302 and "already exited" in signed_in.get(f"/enrollments/{first.id}").get_data(as_text=True)

@@ -126,6 +126,37 @@ def unwarranted(m: Message, appt: Appointment | None, contact: Contact | None) -
     return None
 
 
+
+def message_context(m: Message, appt: Appointment | None, loaded: _Loaded, link: str, now: datetime,
+                    providers: Providers) -> dict:
+    """The merge-field context ``m`` renders from: the recipient's time zone, the meeting location ``link``."""
+    location = loaded.locations[m.location_id]
+    contact = loaded.contacts.get(m.contact_id) or (loaded.contacts.get(appt.contact_id) if appt else None)
+    assigned = loaded.users.get(appt.assigned_user_id) if appt else None
+    if m.audience == "contact":
+        tz = (contact.timezone if contact else None) or (appt.timezone if appt else None) or location.timezone
+    else:
+        recipient = loaded.users.get(m.user_id)
+        tz = (recipient.timezone if recipient else None) or location.timezone
+    return render_context.build_context(
+        location=location, contact=contact, appointment=appt,
+        calendar=loaded.calendars.get(appt.calendar_id) if appt else None,
+        assigned_user=assigned, recipient_tz=tz or "UTC", now=now, meeting_location=link,
+        links=booking_links.links(providers.public_url, providers.secret_key, appt.id if appt else None),
+    )
+
+
+def render_detached(session: Session, m: Message, now: datetime, providers: Providers) -> tuple[object, str | None]:
+    """Render ``m`` exactly as delivery would, but without claiming, holding or writing anything (previews):
+    its provider envelope, and the meeting-location text it got (None while a meeting link is not ready)."""
+    loaded = _Loaded(session, [m])
+    appt = loaded.appointments.get(m.appointment_id)
+    link = None
+    if appt is not None:
+        link = meetings.current_location(appt, loaded.meetings.get(appt.meeting_id), loaded.calendars.get(appt.calendar_id))
+    context = message_context(m, appt, loaded, link or "", now, providers)
+    return channels.render(m, context, loaded.locations[m.location_id], providers), link
+
 class Delivery:
     def __init__(self, factory: sessionmaker[Session], providers: Providers, *, owner: str,
                  lease_seconds: int = 120, retry: RetryPolicy | None = None, clock: Clock | None = None) -> None:
@@ -280,20 +311,7 @@ class Delivery:
         return cached
 
     def _build_context(self, m: Message, appt: Appointment | None, loaded: _Loaded, link: str, now: datetime) -> dict:
-        location = loaded.locations[m.location_id]
-        contact = loaded.contacts.get(m.contact_id) or (loaded.contacts.get(appt.contact_id) if appt else None)
-        assigned = loaded.users.get(appt.assigned_user_id) if appt else None
-        if m.audience == "contact":
-            tz = (contact.timezone if contact else None) or (appt.timezone if appt else None) or location.timezone
-        else:
-            recipient = loaded.users.get(m.user_id)
-            tz = (recipient.timezone if recipient else None) or location.timezone
-        return render_context.build_context(
-            location=location, contact=contact, appointment=appt,
-            calendar=loaded.calendars.get(appt.calendar_id) if appt else None,
-            assigned_user=assigned, recipient_tz=tz or "UTC", now=now, meeting_location=link,
-            links=booking_links.links(self.providers.public_url, self.providers.secret_key, appt.id if appt else None),
-        )
+        return message_context(m, appt, loaded, link, now, self.providers)
 
     # -- just before each send ---------------------------------------------------------------------------
 

@@ -1,13 +1,15 @@
 """A marketer's day in a real browser: sign in, import the confirmation recipe with a mapping, build a
 workflow from scratch (trigger with filters, appointment-time wait with skip_outbound, an SMS with the
 meeting link through the picker, an internal notification), meet a validation error and fix it, publish,
-book, read the enrollment log and the captured SMS with its sandbox Zoom link — and a second location's
-user sees none of it. Screenshots of every main page are saved to tests/screenshots/."""
+book, read the enrollment log and the captured SMS with its sandbox Zoom link; simulate a late booking and see
+the skipped wait with its reason, preview the SMS with the sandbox link and send a test that lands in the
+outbox — and a second location's user sees none of it. Screenshots of every main page are saved to tests/screenshots/."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -111,7 +113,7 @@ def test_marketer_journey(page, live_server, factory, clock, runtime, two_worlds
 
     # Book an appointment (the domain function the API calls), let the worker run.
     with factory() as s, s.begin():
-        book(s, one, clock.now(), start=clock.now() + timedelta(days=3))
+        appointment_id = book(s, one, clock.now(), start=clock.now() + timedelta(days=3)).id
     runtime.tick()
 
     page.goto(f"{base}/workflows/{wid}/enrollments")
@@ -131,6 +133,39 @@ def test_marketer_journey(page, live_server, factory, clock, runtime, two_worlds
     sms_row.get_by_role("link").first.click()
     expect(page.locator("pre.body")).to_contain_text("https://sandbox.punctual.invalid/zoom/j/")
     shot(page, "15-message")
+
+    # The simulator: a booking made 2 hours ahead skips the 1-day-before wait, and says why.
+    page.goto(f"{base}/workflows/{wid}")
+    page.get_by_role("link", name="Simulate").click()
+    la = ZoneInfo("America/Los_Angeles")
+    page.get_by_label("Contact's time zone").fill("America/Los_Angeles")
+    page.get_by_label("Appointment starts").fill((clock.now() + timedelta(hours=2)).astimezone(la).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Booked at").fill(clock.now().astimezone(la).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Simulate").click()
+    wait_row = page.locator("#timeline tr").filter(has_text="Wait: event / appointment time")
+    expect(wait_row).to_contain_text("skipped")
+    expect(wait_row).to_contain_text("past-time policy")
+    expect(page.locator("#timeline tr").filter(has_text="Send SMS").first).to_contain_text("queued")
+    shot(page, "builder-simulate")
+
+    # Preview the SMS for Dana's appointment: the sandbox meeting link, nothing sent.
+    page.get_by_role("link", name="Builder").click()
+    page.get_by_role("link", name=re.compile(r"^Preview \W Send test")).first.click()
+    page.get_by_label("Contact", exact=True).select_option(one.dana_id)
+    page.get_by_label("Appointment", exact=True).select_option(appointment_id)
+    page.get_by_role("button", name="Preview").click()
+    rendered = page.locator(".rendered pre.message-body")
+    expect(rendered).to_contain_text("https://sandbox.punctual.invalid/zoom/j/")
+    expect(page.locator(".rendered")).to_contain_text("America/New_York")
+    shot(page, "builder-preview")
+    # Send a test: it is written to the outbox, the worker sends it through the capture channel.
+    page.get_by_role("button", name="Send test to this contact").click()
+    expect(page.get_by_text(re.compile("written to the outbox"))).to_be_visible()
+    runtime.tick()
+    page.get_by_role("link", name="See it in the outbox").click()
+    expect(page.locator("pre.body")).to_contain_text("https://sandbox.punctual.invalid/zoom/j/")
+    page.get_by_role("link", name="Outbox", exact=True).click()
+    expect(page.get_by_role("row").filter(has_text="test").filter(has_text="sms").first).to_be_visible()
 
     page.get_by_role("link", name=re.compile("Notifications")).click()
     expect(page.get_by_text("Dana Contact booked")).to_be_visible()

@@ -193,6 +193,56 @@ class WorkflowDetailOut(WorkflowOut):
     draft = fields.Dict(metadata={"description": "the draft workflow document (see WorkflowDocument)"})
 
 
+class ProblemOut(Reply):
+    path = _str(metadata={"description": "JSON path into the document, e.g. steps[2].body"})
+    message = _str()
+
+
+class ValidationResultOut(Reply):
+    valid = fields.Boolean()
+    problems = fields.List(fields.Nested(ProblemOut), metadata={"description": "every problem at once"})
+
+
+class TimelineEntryOut(Reply):
+    step_id = _opt_str()
+    step_type = _opt_str()
+    step_name = _str()
+    outcome = _str(metadata={"description": "what the engine logged: queued, skipped, waiting, resumed, ..."})
+    reason = _str()
+    at = _str(metadata={"description": "ISO 8601, UTC"})
+    at_local = _str(metadata={"description": "ISO 8601 in the contact's time zone"})
+    skipped = _opt_str(metadata={"description": "past_time | opt_out | send_cap | no_address | other"})
+    channel = _opt_str()
+    send_at = _opt_str()
+    send_at_local = _opt_str()
+    held_by_quiet_hours = fields.Boolean()
+
+
+class TimelineOut(Reply):
+    trigger_matched = fields.Boolean()
+    entries = fields.List(fields.Nested(TimelineEntryOut))
+    final_state = _str()
+    notes = fields.List(fields.String())
+
+
+class RenderedMessageOut(Reply):
+    channel = _str()
+    audience = _str()
+    to = _opt_str()
+    subject = _opt_str()
+    body = _str()
+    html = _opt_str()
+    timezone = _str(metadata={"description": "the recipient's time zone the times are written in"})
+    meeting_location = _opt_str(metadata={"description": "null while the meeting link is not ready"})
+
+
+class PreviewOut(Reply):
+    step_id = _str()
+    step_type = _str()
+    messages = fields.List(fields.Nested(RenderedMessageOut),
+                           metadata={"description": "what the step would send (one per recipient)"})
+
+
 class RecipeOut(Reply):
     slug = _str()
     title = _str()
@@ -254,6 +304,11 @@ class MessageOut(Reply):
     provider_status = _opt_str(metadata={"description": "the provider's own last status (Twilio: queued, sent, "
                                                         "delivered, ...)"})
     delivered_at = _opt_at()
+    test = fields.Boolean(metadata={"description": "a test send from the builder (outside any enrollment)"})
+
+
+class TestSendOut(Reply):
+    messages = fields.List(fields.Nested(MessageOut), metadata={"description": "the outbox rows written"})
 
 
 class NotificationOut(Reply):

@@ -194,6 +194,7 @@ def _message_values(m: Message) -> dict:
     values.update({
         "to": m.to_address,
         "provider_status": m.provider_status,
+        "test": bool((m.template or {}).get("test")),
     })
     return values
 

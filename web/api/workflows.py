@@ -4,27 +4,37 @@ and delete drafts that were never published.
 The request body of create, replace and import *is* the workflow document; the engine validates it
 (``automations.documents.workflow_schema``) and reports every problem by JSON path (``steps[0].subject``).
 Nothing is saved when there is one.
+
+The builder's tools: validate a document (every problem at once, as data), simulate a booking's
+timeline (``automations.engine.simulate``), preview a message step for a real contact and appointment,
+and send it as a test (``automations.engine.preview``).
 """
 
 from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
 from werkzeug.utils import secure_filename
 
 from automations.documents import workflows
+from automations.documents.validation import validate_document
 from automations.documents.workflow_schema import DocumentSchema
+from automations.engine import preview as previews
+from automations.engine.simulate import simulate as run_simulation
 from automations.store.models import Workflow
 from automations.store.states import WorkflowStatus
 from web.api import responses as out
 from web.api import serialize
 from web.api.common import (
     BodySchema,
+    Id,
     PageQuery,
     QuerySchema,
+    Timestamp,
+    TimeZone,
     doc,
     json_body,
     load,
@@ -36,6 +46,7 @@ from web.api.common import (
     query_args,
     scoped,
     tx,
+    wake_worker,
 )
 
 bp = Blueprint("workflows", __name__)
@@ -156,3 +167,96 @@ def delete(workflow_id: str) -> ResponseReturnValue:
     with tx() as s:
         workflows.delete_draft(s, owned(s, Workflow, workflow_id))
     return "", 204
+
+
+# -- the builder's tools -------------------------------------------------------------------------------
+
+
+def _validation(s, document: dict) -> dict:
+    problems = validate_document(s, location(s).id, document)
+    return out.dump(out.ValidationResultOut, {"valid": not problems, "problems": [p.to_dict() for p in problems]})
+
+
+@bp.post("/workflows/validate")
+@doc("Validate a workflow document: every problem at once with its JSON path (200 either way: problems "
+     "are data)", body=DocumentSchema, response=out.ValidationResultOut)
+def validate_any() -> ResponseReturnValue:
+    document = json_body()
+    with tx() as s:
+        return _validation(s, document)
+
+
+@bp.post("/workflows/<id:workflow_id>/validate")
+@doc("Validate the stored draft, or the document in the body when one is given (200 either way)",
+     body=DocumentSchema, body_optional=True, response=out.ValidationResultOut)
+def validate_draft(workflow_id: str) -> ResponseReturnValue:
+    document = json_body(optional=True)
+    with tx() as s:
+        wf = owned(s, Workflow, workflow_id)
+        return _validation(s, document or wf.draft)
+
+
+class OptedOut(BodySchema):
+    sms = fields.Boolean(load_default=False)
+    email = fields.Boolean(load_default=False)
+
+
+class SimulateBody(BodySchema):
+    calendar_id = Id(required=True, metadata={"description": "a calendar of this location (else 422)"})
+    start_time = Timestamp(required=True, metadata={"description": "the hypothetical appointment's start"})
+    contact_timezone = TimeZone(required=True)
+    booked_at = Timestamp(required=True, metadata={"description": "when the hypothetical booking is made"})
+    contact_opted_out = fields.Nested(OptedOut, load_default=None, allow_none=True,
+                                      metadata={"description": "channels the contact opted out of"})
+
+
+@bp.post("/workflows/<id:workflow_id>/simulate")
+@doc("Simulate a hypothetical booking: the timeline of every step (when it runs in the contact's zone and "
+     "UTC, or why it is skipped), computed by the engine itself and rolled back (422 naming calendar_id "
+     "when it is not a calendar of this location)", body=SimulateBody, response=out.TimelineOut)
+def simulate(workflow_id: str) -> ResponseReturnValue:
+    data = json_body(SimulateBody())
+    with tx() as s:
+        wf = owned(s, Workflow, workflow_id)
+        timeline = run_simulation(s, location_id=wf.location_id, document_or_workflow=wf,
+                                  calendar_id=data["calendar_id"], start_time=data["start_time"],
+                                  contact_timezone=data["contact_timezone"], booked_at=data["booked_at"],
+                                  contact_opted_out=data.get("contact_opted_out"))
+        return out.dump(out.TimelineOut, timeline.to_dict())
+
+
+class StepFor(BodySchema):
+    step_id = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                            metadata={"description": "a message step of the draft (else 422)"})
+    contact_id = Id(required=True, metadata={"description": "a contact of this location (else 422)"})
+    appointment_id = Id(load_default=None, allow_none=True,
+                        metadata={"description": "an appointment of this location (else 422)"})
+
+
+@bp.post("/workflows/<id:workflow_id>/preview")
+@doc("Render a message step of the draft for a contact and appointment, as delivery would (recipient's time "
+     "zone, meeting link), without sending or writing anything (422 naming the field that names nothing, or "
+     "step_id when the step sends nothing to this contact)", body=StepFor, response=out.PreviewOut)
+def preview(workflow_id: str) -> ResponseReturnValue:
+    data = json_body(StepFor())
+    with tx() as s:
+        wf = owned(s, Workflow, workflow_id)
+        result = previews.preview(s, wf, step_id=data["step_id"], contact_id=data["contact_id"],
+                                  appointment_id=data["appointment_id"], now=now(),
+                                  providers=current_app.extensions["punctual"].providers)
+        return out.dump(out.PreviewOut, result.to_dict())
+
+
+@bp.post("/workflows/<id:workflow_id>/test-send")
+@doc("Send a message step of the draft to a contact now as a test: written to the outbox marked test and "
+     "sent by the worker through the real channel (captured in demo mode)", body=StepFor,
+     response=out.TestSendOut, status=201)
+def test_send(workflow_id: str) -> ResponseReturnValue:
+    data = json_body(StepFor())
+    with tx() as s:
+        wf = owned(s, Workflow, workflow_id)
+        rows = previews.send_test(s, wf, step_id=data["step_id"], contact_id=data["contact_id"],
+                                  appointment_id=data["appointment_id"], now=now())
+        result = {"messages": [serialize.message(m) for m in rows]}  # each already dumped by MessageOut
+    wake_worker()
+    return result, 201

@@ -19,6 +19,8 @@ ACTION_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
     ("Flow", [("if_else", "If / Else"), ("goto", "Go to step"), ("remove_from_workflow", "Remove from workflow")]),
     ("Premium actions", [("slack", "Slack"), ("webhook", "Custom Webhook")]),
 ]
+#: Steps that send a message: the builder offers Preview and Send test on them.
+MESSAGE_STEPS = frozenset({"send_email", "send_sms", "internal_notification", "call", "voicemail"})
 TYPE_LABELS = {t: label for _, items in ACTION_GROUPS for t, label in items}
 
 MERGE_GROUPS = [("contact", "Contact"), ("appointment", "Appointment"), ("user", "User"), ("calendar", "Calendar"),
@@ -52,6 +54,13 @@ def _offset(step: dict) -> str:
     parts = [f"{step.get(u, 0)} {u[:-1] if step.get(u) == 1 else u}" for u in ("months", "days", "hours", "minutes")
              if step.get(u)]
     return ", ".join(parts) or "0 minutes"
+
+
+def guard(spec: dict) -> str:
+    """A step's ``skip_if_after`` in plain words."""
+    if spec.get("direction") == "exact":
+        return "Skipped if its moment has passed: the appointment's start time"
+    return f"Skipped if its moment has passed: {_offset(spec)} {spec.get('direction')} the appointment"
 
 
 PAST = {"next": "move to the next step", "goto": "move to step {target}",

@@ -61,6 +61,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "on_timeout": ("When it times out, go to", ""),
     "on_reply": ("When they reply, go to", ""),
     "status": ("New appointment status", ""),
+    "skip_if_after": ("Skip this step if its moment has passed",
+                      "Skip this step if its moment has passed — N minutes (or hours, days) before/after the "
+                      "appointment: a note meant for “1 hour before” never goes out late. Leave “When” empty for "
+                      "no guard."),
+    "skip_if_after.direction": ("When", "before or after the appointment's start time"),
     # workflow settings
     "timezone_mode": ("Time zone", "Send times and rendered times use the location's or the contact's time zone"),
     "reschedule": ("When an appointment is rescheduled", "restart: start the workflow again; recalculate: keep the place, recompute waits"),

@@ -11,6 +11,8 @@ from datetime import datetime, time, timedelta
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select
 
+from automations.engine import enrollment_admin
+from automations.errors import Conflict, ValidationError
 from automations.store.models import (
     Appointment,
     Calendar,
@@ -24,7 +26,7 @@ from automations.store.models import (
     WorkflowVersion,
 )
 from automations.store.states import EnrollmentState, MessageStatus
-from web.api.common import now, owned, tx
+from web.api.common import now, owned, tx, wake_worker
 from web.pages import builder
 from web.pages.base import bp, login_required
 
@@ -116,6 +118,45 @@ def enrollment_detail(enrollment_id: str):
         names = builder.step_names((version.document if version else wf.draft).get("steps", []))
         return render_template("enrollment.html", e=e, wf=wf, contact=contact, appt=appt, log=log,
                                messages=messages, version=version, names=names, users=_user_names(s))
+
+
+def _admin_done(e_id: str, workflow_id: str, message: str):
+    flash(message, "success")
+    if request.form.get("back") == "list":
+        return redirect(url_for("pages.enrollment_list", workflow_id=workflow_id))
+    return redirect(url_for("pages.enrollment_detail", enrollment_id=e_id))
+
+
+@bp.post("/enrollments/<enrollment_id>/remove")
+@login_required
+def enrollment_remove(enrollment_id: str):
+    """Remove the contact from the workflow (``enrollment_admin.remove``, as the API does)."""
+    with tx() as s:
+        e = owned(s, Enrollment, enrollment_id, "enrollment")
+        workflow_id = e.workflow_id
+        try:
+            enrollment_admin.remove(s, e.id, by=f"user {g.user.email}", now=now())
+        except Conflict as exc:
+            flash(exc.message, "error")
+            return redirect(url_for("pages.enrollment_detail", enrollment_id=enrollment_id))
+    return _admin_done(enrollment_id, workflow_id, "Removed from the workflow; unsent messages withdrawn.")
+
+
+@bp.post("/enrollments/<enrollment_id>/move")
+@login_required
+def enrollment_move(enrollment_id: str):
+    """Move the run to a step of its version (``enrollment_admin.move``, as the API does)."""
+    step_id = request.form.get("step_id", "")[:64]
+    with tx() as s:
+        e = owned(s, Enrollment, enrollment_id, "enrollment")
+        workflow_id = e.workflow_id
+        try:
+            enrollment_admin.move(s, e.id, step_id, by=f"user {g.user.email}", now=now())
+        except (Conflict, ValidationError) as exc:
+            flash("Step: " + "; ".join((exc.fields or {}).get("step_id", [exc.message])), "error")
+            return redirect(url_for("pages.enrollment_detail", enrollment_id=enrollment_id))
+    wake_worker()
+    return _admin_done(enrollment_id, workflow_id, f"Moved to step {step_id}; it runs now.")
 
 
 @bp.get("/contacts")

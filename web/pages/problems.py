@@ -1,8 +1,9 @@
 """Validation problems as the pages show them: every ``(path, message)`` once in the summary at the top
 (linking to its field) and again beside the field.
 
-The one place a document path (``steps[2].if_past.target``) becomes a form field: when the documents
-package's ``validate_document`` lands, only :func:`from_error` changes.
+The one place a document path (``steps[2].if_past.target``) becomes a form field. Problems come from
+``automations.documents.validation.validate_document`` (:func:`from_validation`: every problem at once)
+or from an error a save raised (:func:`from_error`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from automations.documents import validation
 from automations.errors import PunctualError
 
 _STEP = re.compile(r"^steps\[(\d+)\]\.?(.*)$")
@@ -32,6 +34,16 @@ def from_error(exc: PunctualError) -> list[Problem]:
     """Every field problem in an error; a message without fields becomes one problem at ``$``."""
     out = [Problem(path, message) for path, messages in (exc.fields or {}).items() for message in messages]
     return out or [Problem("$", exc.message or "invalid")]
+
+
+def from_validation(found: list[validation.Problem]) -> list[Problem]:
+    """``validate_document``'s problems as the pages show them."""
+    return [Problem(p.path, p.message) for p in found]
+
+
+def check(session, location_id: str, document: dict) -> list[Problem]:
+    """Every problem of ``document`` in this location (``validate_document``), nothing saved."""
+    return from_validation(validation.validate_document(session, location_id, document))
 
 
 def split(path: str) -> tuple[str, int | None, str]:

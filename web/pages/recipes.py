@@ -1,66 +1,69 @@
 """The recipes gallery: browse by category, preview a recipe's trigger and steps, and import it with a
-mapping (workflow name, which calendars it listens to, the sender) — then edit it in the builder.
+mapping of its placeholders (calendars, staff, sender, links) — then edit it in the builder.
 
-The mapping is applied to the recipe's document before ``workflows.create`` validates and saves it, so a
-bad mapping saves nothing. (The documents package's ``import_recipe(..., mapping)`` replaces
-:func:`apply_mapping` once it lands.)
+Import is ``automations.documents.recipes.import_recipe`` (the API's path): it checks the mapping and
+refuses a bad one with its JSON path (``mapping.sender.from_email``); nothing is saved then.
 """
 
 from __future__ import annotations
 
-import copy
-
 from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from automations.documents import recipes, workflows
 from automations.errors import PunctualError
-from automations.store.models import Calendar
-from web.api.common import location, now, tx
+from automations.store.models import Calendar, User
+from web.api.common import now, tx
 from web.pages import builder, problems
 from web.pages.base import bp, login_required
 
-DEFAULT_CATEGORY = "Appointments"
+SENDER_FIELDS = (("from_name", "Sender name"), ("from_email", "Sender email"), ("from_number", "Sender number"))
+MAX_TEXT = 2000
 
 
 def category(recipe: recipes.Recipe) -> str:
-    return getattr(recipe, "category", None) or recipe.workflow.get("category") or DEFAULT_CATEGORY
-
-
-def apply_mapping(document: dict, *, name: str, calendar_ids: list[str], from_name: str, from_email: str) -> dict:
-    doc = copy.deepcopy(document)
-    if name.strip():
-        doc["name"] = name.strip()
-    for trig in doc.get("triggers", []):
-        if trig.get("type") == "appointment_status" and calendar_ids:
-            trig.setdefault("filters", {})["calendars"] = calendar_ids
-    settings = doc.setdefault("settings", {})
-    if from_name.strip():
-        settings["from_name"] = from_name.strip()
-    if from_email.strip():
-        settings["from_email"] = from_email.strip()
-    return doc
+    return recipe.detail()["category"]
 
 
 @bp.get("/recipes")
 @login_required
 def recipe_gallery():
     chosen = request.args.get("category", "")[:60]
-    all_ = recipes.all_recipes()
-    categories = sorted({category(r) for r in all_})
-    shown = [r for r in all_ if not chosen or category(r) == chosen]
+    all_ = [(r, category(r)) for r in recipes.all_recipes()]
+    categories = sorted({c for _, c in all_})
+    shown = [r for r, c in all_ if not chosen or c == chosen]
     return render_template("recipes.html", recipes=shown, categories=categories, chosen=chosen, category=category)
 
 
 def _render(recipe, *, found=(), form=None, status=200):
     with tx() as s:
         calendars = list(s.scalars(select(Calendar).where(Calendar.location_id == g.location_id).order_by(Calendar.name)))
+        users = list(s.scalars(select(User).where(User.location_id == g.location_id).order_by(User.created_at)))
     steps = recipe.workflow.get("steps", [])
     summary, by_field = problems.for_form(list(found))
     return render_template("recipe.html", recipe=recipe, steps=steps, names=builder.step_names(steps),
-                           summary=builder.summary, type_label=builder.type_label, calendars=calendars,
-                           problems=summary, errors=by_field, form=form or {}, field_id=problems.field_id,
+                           summary=builder.summary, type_label=builder.type_label, calendars=calendars, users=users,
+                           placeholders=recipe.placeholders, sender_fields=SENDER_FIELDS,
+                           problems=summary, errors=by_field, form=form or MultiDict(), field_id=problems.field_id,
                            category=category(recipe)), status
+
+
+def mapping_from_form(recipe: recipes.Recipe, form) -> dict:
+    """The posted placeholder fields (``mapping.<key>``) as ``import_recipe``'s mapping; empty ones left out."""
+    mapping: dict = {}
+    for ph in recipe.placeholders:
+        name = f"mapping.{ph['key']}"
+        if ph["kind"] in ("calendars", "users"):
+            value = [v[:64] for v in form.getlist(name)]
+        elif ph["kind"] == "sender":
+            value = {f: form.get(f"{name}.{f}", "").strip() for f, _ in SENDER_FIELDS}
+            value = {k: v for k, v in value.items() if v}
+        else:
+            value = form.get(name, "").strip()[:MAX_TEXT + 1]
+        if value:
+            mapping[ph["key"]] = value
+    return mapping
 
 
 @bp.get("/recipes/<slug>")
@@ -73,16 +76,17 @@ def recipe_detail(slug: str):
 @login_required
 def recipe_import(slug: str):
     recipe = recipes.find(slug)
+    name = request.form.get("name", "").strip()
+    found, wid = [], None
     with tx() as s:
-        own = set(s.scalars(select(Calendar.id).where(Calendar.location_id == g.location_id)))
-        chosen = [c for c in request.form.getlist("calendars") if c in own]
-        doc = apply_mapping(recipe.workflow, name=request.form.get("name", ""), calendar_ids=chosen,
-                            from_name=request.form.get("from_name", ""), from_email=request.form.get("from_email", ""))
-        found, wid = [], None
         try:
-            wid = workflows.create(s, location(s), doc, now=now()).id
-        except PunctualError as exc:  # raised before anything was written
-            found = [problems.Problem(p.path.replace("settings.", "", 1), p.message) for p in problems.from_error(exc)]
+            with s.begin_nested():  # a refused mapping or name leaves nothing behind
+                wf = recipes.import_recipe(s, g.location_id, slug, mapping_from_form(recipe, request.form), now())
+                if name:
+                    workflows.update_draft(s, wf, {**wf.draft, "name": name}, now=now())
+                wid = wf.id
+        except PunctualError as exc:
+            found = problems.from_error(exc)
     if found:
         return _render(recipe, found=found, form=request.form, status=422)
     flash(f"Imported “{recipe.title}” as a draft. Review it, then publish.", "success")

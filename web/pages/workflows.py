@@ -17,7 +17,7 @@ from werkzeug.utils import secure_filename
 
 from actions import STEP_TYPES
 from automations.documents import validation, workflows
-from automations.documents.workflow_schema import SettingsSchema, load_document
+from automations.documents.workflow_schema import SettingsSchema
 from automations.errors import Conflict, ValidationError
 from automations.store.models import Calendar, Enrollment, User, Workflow, WorkflowVersion
 from automations.store.states import EnrollmentState
@@ -130,7 +130,8 @@ def _flow_context(s, wf: Workflow, doc: dict, *, readonly: bool = False) -> dict
     cal_names = dict(s.execute(select(Calendar.id, Calendar.name).where(Calendar.location_id == wf.location_id)).all())
     return {"wf": wf, "doc": doc, "steps": steps, "names": names, "summary": builder.summary,
             "type_label": builder.type_label, "readonly": readonly, "current": current, "versions": versions,
-            "calendar_names": cal_names, "trigger_label": lambda t: t.replace("_", " ").title()}
+            "calendar_names": cal_names, "trigger_label": lambda t: t.replace("_", " ").title(),
+            "message_steps": builder.MESSAGE_STEPS, "guard": builder.guard}
 
 
 @bp.get("/workflows/<workflow_id>")
@@ -145,18 +146,7 @@ def workflow_builder(workflow_id: str):
 
 
 def _publish_problems(s, wf: Workflow) -> list[problems.Problem]:
-    try:
-        with s.begin_nested():
-            workflows.publish(s, wf, now=now())
-            raise _DryRun
-    except _DryRun:
-        return []
-    except ValidationError as exc:
-        return problems.from_error(exc)
-
-
-class _DryRun(Exception):
-    """Rolls a trial publish back: checking is publishing without keeping it."""
+    return problems.check(s, wf.location_id, wf.draft)
 
 
 def _linked(workflow_id: str, doc: dict, found: list[problems.Problem]) -> list[problems.Problem]:
@@ -281,12 +271,11 @@ def step_validate(workflow_id: str, step_id: str):
             doc["steps"].insert(at, step)
         else:
             doc["steps"][i] = step
-        try:
-            load_document(doc)
-            found = []
-        except ValidationError as exc:
-            found = problems.from_error(exc)
-        summary, by_field = problems.for_form(found, kind="step", index=at)
+        found = problems.check(s, wf.location_id, doc)
+        own = [p for p in found if problems.split(p.path)[:2] == ("step", at)]
+        summary, by_field = problems.for_form(own, kind="step", index=at)
+        # The rest of the document's problems (another step, the triggers) link to the form that fixes them.
+        summary += _linked(wf.id, doc, [p for p in found if p not in own])
         return jsonify({"problems": [{"path": p.path, "message": p.message, "href": p.href} for p in summary],
                         "fields": by_field})
 
@@ -478,14 +467,6 @@ def workflow_version(workflow_id: str, number: int):
             abort(404)
         return render_template("builder.html", problems=[], version=version,
                                **_flow_context(s, wf, version.document, readonly=True))
-
-
-@bp.get("/workflows/<workflow_id>/simulate")
-@login_required
-def workflow_simulate(workflow_id: str):
-    with tx() as s:
-        wf = owned(s, Workflow, workflow_id)
-        return render_template("simulate.html", wf=wf)
 
 
 # -- import / export ---------------------------------------------------------------------------------
