@@ -110,8 +110,11 @@ class MeetingJobs:
                 query = query.with_for_update(skip_locked=True)
             work = []
             for m in session.scalars(query):
-                if m.host_user_id is None:  # attach() always sets one; the column allows NULL, a job cannot
-                    m.status, m.error = MeetingStatus.FAILED, "the meeting has no host"
+                if m.host_user_id is None:  # attach() always sets one; the column allows NULL, a provider cannot
+                    m.error = "the meeting has no host"
+                    m.status = MeetingStatus.DELETED if m.status == DELETING else MeetingStatus.FAILED
+                    if m.status == MeetingStatus.FAILED:
+                        self._resolved(session, m, now)  # messages waiting on the link use the fallback
                     continue
                 m.lease_owner, m.lease_expires_at = self.owner, now + self.lease
                 appt = session.execute(
