@@ -4,6 +4,8 @@ decides: ``next``, ``goto`` a step, or ``skip_outbound`` until the next wait."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
@@ -11,6 +13,7 @@ from actions.base import StepSchema, StepType, register
 from actions.timing import AppointmentOffsetFields, appointment_moment
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
+from automations.store.models import Appointment
 
 
 class IfPastSchema(Schema):
@@ -30,8 +33,8 @@ class WaitAppointmentTimeSchema(StepSchema, AppointmentOffsetFields):
     if_past = fields.Nested(IfPastSchema, load_default=lambda: IfPastSchema().load({}))
 
 
-def wait_target(ctx: StepContext):
-    return appointment_moment(ctx.appointment.start_at, ctx.appointment_tz(), ctx.step)
+def wait_target(ctx: StepContext, appointment: Appointment) -> datetime:
+    return appointment_moment(appointment.start_at, ctx.appointment_tz(), ctx.step)
 
 
 @register("wait_appointment_time")
@@ -46,7 +49,7 @@ class WaitAppointmentTime(StepType):
     def run(self, ctx: StepContext) -> Outcome:
         if ctx.appointment is None:
             return Outcome.next("skipped", "skipped: no appointment to wait for")
-        until = wait_target(ctx)
+        until = wait_target(ctx, ctx.appointment)
         if until > ctx.now:
             return Outcome.wait(until, "appointment_time", f"waiting until {until.isoformat()}")
         policy = ctx.step["if_past"]

@@ -25,7 +25,7 @@ class Registry(Generic[T]):
         def decorate(cls: type) -> type:
             if name in self._items:
                 raise DuplicateType(f"{self.kind} type {name!r} registered twice")
-            cls.name = name
+            setattr(cls, "name", name)  # noqa: B010 -- the registered classes declare ``name``; ``type`` does not
             self._items[name] = cls()
             return cls
 

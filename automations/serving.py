@@ -96,6 +96,7 @@ class EmbeddedWorker:
         threading.Thread(target=self._watch, name="embedded-worker-watch", daemon=True).start()
 
     def _watch(self) -> None:
+        assert self.proc is not None  # started by start() just before this thread
         code = self.proc.wait()
         if not self.stopping:
             log.error("the embedded worker exited (%s); stopping the server", code)

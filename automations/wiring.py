@@ -25,8 +25,11 @@ from providers.twilio_voice import TwilioVoiceCaller
 from providers.zoom_meetings import zoom_configured
 
 
-def _twilio_configured(settings: Settings) -> bool:
-    return bool(settings.twilio_account_sid and settings.twilio_auth_token)
+def _twilio_credentials(settings: Settings) -> tuple[str, str] | None:
+    """(account SID, auth token) when both are set."""
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        return settings.twilio_account_sid, settings.twilio_auth_token
+    return None
 
 
 def _status_callback(settings: Settings) -> str:
@@ -40,10 +43,11 @@ def email_sender(settings: Settings, clock: Clock | None = None) -> EmailSender:
 
 
 def sms_sender(settings: Settings, clock: Clock | None = None) -> SmsSender:
-    if not _twilio_configured(settings):
+    credentials = _twilio_credentials(settings)
+    if credentials is None:
         return CaptureSms()
     return TwilioSmsSender(
-        settings.twilio_account_sid, settings.twilio_auth_token, from_number=settings.twilio_from_number,
+        *credentials, from_number=settings.twilio_from_number,
         messaging_service_sid=settings.twilio_messaging_service_sid, base_url=settings.twilio_base_url,
         status_callback=_status_callback(settings), clock=clock,
     )
@@ -51,10 +55,11 @@ def sms_sender(settings: Settings, clock: Clock | None = None) -> SmsSender:
 
 def voice_caller(settings: Settings, clock: Clock | None = None) -> VoiceCaller:
     """Calls and voicemail drops: Twilio Voice with the same credentials as SMS, else capture."""
-    if not _twilio_configured(settings):
+    credentials = _twilio_credentials(settings)
+    if credentials is None:
         return CaptureVoice()
     return TwilioVoiceCaller(
-        settings.twilio_account_sid, settings.twilio_auth_token, from_number=settings.twilio_from_number,
+        *credentials, from_number=settings.twilio_from_number,
         base_url=settings.twilio_base_url, status_callback=_status_callback(settings), clock=clock,
     )
 

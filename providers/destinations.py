@@ -125,7 +125,7 @@ def check_destination(url: str, allow: Allowlist = NOTHING_ALLOWED) -> None:
 
 def system_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def resolve_checked(host: str, port: int, allow: Allowlist = NOTHING_ALLOWED,

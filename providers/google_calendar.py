@@ -59,6 +59,7 @@ from automations.errors import (
     RetryableProviderError,
     Unauthorized,
 )
+from providers.headers import HeaderItems
 
 DEFAULT_OAUTH_BASE = "https://accounts.google.com"  # + /o/oauth2/v2/auth
 DEFAULT_TOKEN_BASE = "https://oauth2.googleapis.com"  # + /token, /revoke
@@ -641,7 +642,7 @@ def parse_event(data: Mapping[str, Any]) -> GoogleEvent:
     )
 
 
-def parse_push_headers(headers: Mapping[str, str]) -> PushNotification:
+def parse_push_headers(headers: HeaderItems) -> PushNotification:
     """Read the ``X-Goog-*`` headers of a push (case-insensitive) without verifying them: use the channel id
     to look up the stored channel, then :func:`verify_push`. Raises :class:`GooglePushRejected` when a
     required header is missing."""
@@ -668,7 +669,7 @@ def parse_push_headers(headers: Mapping[str, str]) -> PushNotification:
 
 
 def verify_push(
-    headers: Mapping[str, str],
+    headers: HeaderItems,
     *,
     channel_id: str,
     channel_token: str,
@@ -1228,8 +1229,10 @@ class GoogleCalendarClient:
         """API errors: ``{"error": {"code", "message", "errors": [{"reason", ...}]}}`` (§4.2)."""
         status = response.status_code
         body = _json_or_empty(response)
-        error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
-        details = error.get("errors") if isinstance(error.get("errors"), list) else []
+        raw_error = body.get("error")
+        error = raw_error if isinstance(raw_error, Mapping) else {}
+        raw_details = error.get("errors")
+        details = raw_details if isinstance(raw_details, list) else []
         reasons = [str(d.get("reason")) for d in details if isinstance(d, Mapping) and d.get("reason")]
         reason = reasons[0] if reasons else (str(error["status"]) if error.get("status") else None)
         text = str(error.get("message") or "")

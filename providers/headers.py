@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 from automations.clock import Clock, SystemClock, ensure_utc
 
 
-def header(headers: Mapping[str, str] | None, name: str) -> str | None:
+class HeaderItems(Protocol):
+    """Request or response headers: a plain dict, httpx's or Werkzeug's header objects (all have ``items``)."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
+def header(headers: HeaderItems | None, name: str) -> str | None:
     """The value of header ``name`` in any capitalisation (plain dicts, httpx/Werkzeug header objects)."""
     if not headers:
         return None

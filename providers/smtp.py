@@ -170,13 +170,13 @@ def _translate(
         )
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         # smtplib turns a socket timeout while reading a reply into "Connection unexpectedly closed".
-        code = "timeout" if isinstance(exc.__context__, TimeoutError) else "connection"
-        return _Scope.CONNECTION, RetryableProviderError(f"SMTP connection lost: {exc}", provider_code=code)
+        lost = "timeout" if isinstance(exc.__context__, TimeoutError) else "connection"
+        return _Scope.CONNECTION, RetryableProviderError(f"SMTP connection lost: {exc}", provider_code=lost)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refusals = exc.recipients
         if any(code == 421 for code, _ in refusals.values()):
             return _Scope.CONNECTION, RetryableProviderError("SMTP server closing (421)", provider_code="421")
-        code, resp = refusals.get(to_addr) or next(iter(refusals.values()), (550, b"refused"))
+        code, resp = (refusals.get(to_addr) if to_addr else None) or next(iter(refusals.values()), (550, b"refused"))
         return _Scope.MESSAGE, _by_code(code, f"SMTP refused {to_addr}: {code} {_reply_text(resp)}")
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         error = _by_code(exc.smtp_code, f"SMTP login failed: {exc.smtp_code} {_reply_text(exc.smtp_error)}")
@@ -202,8 +202,8 @@ def _translate(
             return _Scope.FATAL, PermanentProviderError(f"SMTP setup failed: {exc}", provider_code="setup")
         return _Scope.MESSAGE, RetryableProviderError(f"SMTP error: {exc}", provider_code="smtp")
     if isinstance(exc, OSError):  # refused, reset, timed out (checked last: SMTPException is an OSError too)
-        code = "timeout" if isinstance(exc, TimeoutError) else "connection"
-        return _Scope.CONNECTION, RetryableProviderError(f"SMTP connection failed: {exc}", provider_code=code)
+        failed = "timeout" if isinstance(exc, TimeoutError) else "connection"
+        return _Scope.CONNECTION, RetryableProviderError(f"SMTP connection failed: {exc}", provider_code=failed)
     # ValueError/UnicodeError while serializing: this message can never be sent as is.
     return _Scope.MESSAGE, PermanentProviderError(f"cannot encode email: {exc}", provider_code="encoding")
 

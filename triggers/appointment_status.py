@@ -33,6 +33,8 @@ class AppointmentStatusTrigger(TriggerType):
         if appointment is None:
             return None
         contact = session.get(Contact, appointment.contact_id)
+        if contact is None:
+            return None  # an enrollment needs its contact
         return TriggerFacts(
             event_kind=event.kind,
             appointment_id=appointment.id,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app, jsonify
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,6 +52,10 @@ class PunctualState:
     limits: RateLimits = field(default_factory=RateLimits)
 
 
+class _OrderedJSON(DefaultJSONProvider):
+    sort_keys = False  # keep serializers' field order: it reads better
+
+
 def state() -> PunctualState:
     return current_app.extensions["punctual"]
 
@@ -67,12 +72,14 @@ def create_app(*, factory: sessionmaker[Session] | None = None, clock: Clock | N
     if settings.trusted_proxies:
         # Scheme, host, port and prefix as the outermost trusted proxy saw them (Twilio signs that URL).
         n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+        # Wrapping wsgi_app is Flask's documented way to add middleware; typeshed sees a method.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
     )
-    app.json.sort_keys = False  # keep serializers' field order: it reads better
+    app.json = _OrderedJSON(app)
     app.extensions["punctual"] = PunctualState(factory=factory, clock=clock, runtime=runtime, settings=settings,
                                                providers=providers, limits=limits or RateLimits.from_env())
     app.url_map.converters["id"] = IdConverter

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from flask import Flask
 from marshmallow import Schema, fields
 
@@ -74,10 +74,15 @@ class _Builder:
                                  "`Authorization: Bearer <API key>`; every request sees one location's data."},
             security=[{"bearer": []}],
         )
-        self.plugin.converter.add_attribute_function(_extra_types)
+        self.converter.add_attribute_function(_extra_types)
         self.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
         self.pages: dict[type[Schema], type[Schema]] = {}
         self.required: dict[str, set[str]] = {}
+
+    @property
+    def converter(self) -> OpenAPIConverter:
+        assert self.plugin.converter is not None  # APISpec sets it up when given the plugin (__init__)
+        return self.plugin.converter
 
     def response_schema(self, schema: type[Schema] | str) -> type[Schema]:
         if isinstance(schema, str):  # the name without "Out", as older views give it
@@ -85,7 +90,7 @@ class _Builder:
         return schema
 
     def jsonschema(self, schema: type[Schema] | Schema) -> dict:
-        return self.plugin.converter.schema2jsonschema(schema)
+        return self.converter.schema2jsonschema(schema)
 
     # -- the workflow document --------------------------------------------------------------------
 
@@ -188,7 +193,7 @@ class _Builder:
         document = self.spec.to_dict()
         schemas = document["components"]["schemas"]
         # Rules a schema enforces in a validator, written down for the document (``json_schema_extra``).
-        for key, name in self.plugin.converter.refs.items():
+        for key, name in self.converter.refs.items():
             extra = getattr(key[0], "json_schema_extra", None)
             if extra and name in schemas:
                 schemas[name].update(extra)
@@ -213,7 +218,7 @@ def build_document(app: Flask) -> dict:
             continue
         path = _RULE_ARG.sub(lambda m: "{" + m.group(2) + "}", rule.rule)
         view = app.view_functions[rule.endpoint]
-        for method in sorted(rule.methods - _SKIP_METHODS):
+        for method in sorted((rule.methods or set()) - _SKIP_METHODS):
             paths.setdefault(path, {})[method.lower()] = builder.operation(rule, method, view)
     for path, operations in paths.items():
         builder.spec.path(path=path, operations=operations)

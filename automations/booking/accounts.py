@@ -81,7 +81,7 @@ def authenticate(session: Session, email: str | None, password: str | None) -> U
         check_password_hash(_DUMMY_HASH, password)
         return None
     for user in candidates:
-        if check_password_hash(user.password_hash, password):
+        if user.password_hash and check_password_hash(user.password_hash, password):
             return user
     return None
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from automations.booking import availability, domain_events, meetings
 from automations.errors import Conflict, NotFound, ValidationError
 from automations.rendering import merge_fields, render_context
-from automations.store.db import is_postgres
+from automations.store.db import get_row, is_postgres
 from automations.store.models import Appointment, AppointmentHost, Calendar, Contact, Location, User
 from automations.store.states import AppointmentStatus, EventKind, ModifiedBy
 
@@ -162,12 +162,12 @@ def change_status(session: Session, appt: Appointment, status: str, *, modified_
         meetings.detach(session, appt, now=now)
     elif old in INACTIVE:
         # Coming back to life must not overlap what was booked meanwhile (hours no longer matter).
-        calendar = session.get(Calendar, appt.calendar_id)
+        calendar = get_row(session, Calendar, appt.calendar_id)
         hosts = host_ids(session, appt)
         _lock(session, calendar, hosts)
         availability.bookable_hosts(session, calendar, appt.start_at, appt.end_at, now=now, override_hours=True,
                                     only=hosts or None, exclude_id=appt.id)
-        meetings.attach(session, appt, session.get(Calendar, appt.calendar_id), now=now)
+        meetings.attach(session, appt, get_row(session, Calendar, appt.calendar_id), now=now)
     appt.status = new
     appt.updated_at = now
     domain_events.emit(session, location_id=appt.location_id, kind=EventKind.APPOINTMENT_STATUS, now=now,
@@ -180,7 +180,7 @@ def reschedule(session: Session, appt: Appointment, *, start_at: datetime, end_a
                modified_by: str, now: datetime, override_hours: bool = False, record_past: bool = False) -> bool:
     """Move the appointment under the same rules as booking (its own hosts, itself excluded); False
     when date and time are unchanged (the link is kept)."""
-    calendar = session.get(Calendar, appt.calendar_id)
+    calendar = get_row(session, Calendar, appt.calendar_id)
     if end_at is None:
         end_at = start_at + (appt.end_at - appt.start_at)
     start_at, end_at = _times(calendar, start_at, end_at)
@@ -211,7 +211,7 @@ def update_details(session: Session, appt: Appointment, *, now: datetime, modifi
         return []
     if "assigned_user_id" in changed:
         user = _owned(session, User, changes["assigned_user_id"], appt.location_id, "assigned_user_id")
-        calendar = session.get(Calendar, appt.calendar_id)
+        calendar = get_row(session, Calendar, appt.calendar_id)
         member_ids = {m.user_id for m in calendar.members}
         if member_ids and user.id not in member_ids:
             raise ValidationError.single("assigned_user_id", "user is not a member of this calendar")
@@ -223,7 +223,7 @@ def update_details(session: Session, appt: Appointment, *, now: datetime, modifi
         setattr(appt, key, changes[key])
     appt.updated_at = now
     if "assigned_user_id" in changed and appt.status not in INACTIVE:
-        meetings.move(session, appt, session.get(Calendar, appt.calendar_id), now=now)
+        meetings.move(session, appt, get_row(session, Calendar, appt.calendar_id), now=now)
     domain_events.emit(session, location_id=appt.location_id, kind=EventKind.APPOINTMENT_UPDATED, now=now,
                        appointment_id=appt.id, contact_id=appt.contact_id, changed=changed, modified_by=str(modified_by))
     return changed

@@ -21,6 +21,7 @@ from automations.booking import availability
 from automations.errors import Conflict, NotFound, ValidationError
 from automations.rendering import merge_fields
 from automations.rendering.timecalc import parse_tz
+from automations.store.db import get_row
 from automations.store.models import Appointment, Calendar, CalendarMember, Location, User
 
 KINDS = availability.KINDS
@@ -71,7 +72,7 @@ def _apply_settings(session: Session, cal: Calendar, data: dict[str, Any]) -> No
         cal.meeting_location = normalize_location(data["meeting_location"], "meeting_location")
     if "title_template" in data and data["title_template"]:
         template = data["title_template"]
-        location = session.get(Location, cal.location_id)
+        location = get_row(session, Location, cal.location_id)
         known = merge_fields.KnownPaths.for_location(location.custom_field_keys, (location.custom_values or {}).keys())
         problems = merge_fields.validate(template) + [
             f"unknown merge field {p}" for p in merge_fields.unknown_paths(merge_fields.paths(template), known)]
@@ -190,9 +191,9 @@ def by_slug(session: Session, location_slug: str, calendar_slug: str) -> tuple[L
     if location is None:
         location = next((loc for loc in session.scalars(select(Location).where(Location.slug.is_(None)).limit(1000))
                          if slugify(loc.name) == location_slug), None)
-    cal = location and session.scalar(select(Calendar).where(Calendar.location_id == location.id,
+    cal = None if location is None else session.scalar(select(Calendar).where(Calendar.location_id == location.id,
                                                              Calendar.slug == calendar_slug))
-    if cal is None:
+    if location is None or cal is None:
         raise NotFound("no such booking page")
     return location, cal
 

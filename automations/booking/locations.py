@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automations.errors import Conflict, NotFound, Unauthorized
+from automations.store.db import get_row
 from automations.store.models import ApiKey, Location
 
 KEY_PREFIX = "pk_"
@@ -50,7 +51,7 @@ def key_for(session: Session, key: str) -> ApiKey:
 
 
 def location_for_key(session: Session, key: str) -> Location:
-    return session.get(Location, key_for(session, key).location_id)
+    return get_row(session, Location, key_for(session, key).location_id)
 
 
 def touch(row: ApiKey, now: datetime) -> None:
@@ -83,7 +84,7 @@ def rotate(session: Session, row: ApiKey, now: datetime) -> tuple[ApiKey, str]:
     """A new key with the same name, and the old one revoked, in one transaction."""
     if row.revoked_at is not None:
         raise Conflict("this API key is revoked: create a new one instead")
-    location = session.get(Location, row.location_id)
+    location = get_row(session, Location, row.location_id)
     revoke(row, now)
     return issue(session, location, now=now, name=row.name)
 

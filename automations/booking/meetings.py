@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from automations.store.db import get_row
 from automations.store.models import Appointment, Calendar, CalendarMember, Meeting, User
 from automations.store.states import AppointmentStatus, MeetingStatus
 
@@ -100,7 +101,7 @@ def detach(session: Session, appointment: Appointment, *, now: datetime) -> None
     )
     if users:
         return
-    meeting = session.get(Meeting, meeting_id)
+    meeting = get_row(session, Meeting, meeting_id)
     if meeting.status in (DELETING, MeetingStatus.DELETED):
         return  # already going (a disconnect that deletes the host's meetings)
     if meeting.external_id:
@@ -140,7 +141,7 @@ def current_location(appointment: Appointment, meeting: Meeting | None, calendar
     """What ``appointment.meeting_location`` renders to right now under the fallback policy; None
     while a meeting is still being created (or failed with nothing to fall back on)."""
     state = link_state(meeting)
-    if state == "ready":
+    if state == "ready" and meeting is not None:
         return meeting.join_url
     if state == "none":
         return appointment.static_location or ""

@@ -20,6 +20,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from automations.booking import appointments
+from automations.store.db import rowcount
 from automations.store.models import (
     Appointment,
     Contact,
@@ -36,11 +37,11 @@ ERASED = "[erased]"
 
 def _withdraw(session: Session, where, reason: str) -> int:
     """Pending messages matching ``where`` are withdrawn (in-flight ones are the provider's already)."""
-    return session.execute(
+    return rowcount(session.execute(
         update(Message).where(where, Message.status == MessageStatus.PENDING)
         .values(status=MessageStatus.CANCELLED, status_reason=reason)
         .execution_options(synchronize_session=False)
-    ).rowcount or 0
+    )) or 0
 
 
 def _cancel_if_upcoming(session: Session, appt: Appointment, *, now: datetime, modified_by: str) -> bool:

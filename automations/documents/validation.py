@@ -48,7 +48,7 @@ def validate_document(session: Session, location_id: str, raw: dict) -> list[Pro
 def checked_document(session: Session, location_id: str, raw: dict) -> dict:
     """The loaded document, or a ValidationError carrying every problem (``fields``: path → reasons)."""
     problems, doc = _check(session, location_id, raw)
-    if problems:
+    if problems or doc is None:  # no document comes with problems
         raise to_error(problems)
     return doc
 

@@ -118,7 +118,7 @@ def load_document(data: Any) -> dict:
     wait) are in :mod:`automations.documents.validation`.
     """
     doc, errors = load_with_errors(data)
-    if errors:
+    if errors or doc is None:  # no document comes with errors
         raise ValidationError("invalid workflow document", fields=errors)
     return doc
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from automations.errors import Conflict, ValidationError
+from automations.errors import Conflict, NotFound, ValidationError
 from automations.runs import enrollments
 from automations.runs.workflow_doc import doc_for_version
 from automations.store.models import Enrollment, WorkflowVersion
@@ -22,6 +22,8 @@ from automations.store.states import LIVE_ENROLLMENT_STATES, EnrollmentState
 
 def _locked_live(session: Session, enrollment_id: str) -> Enrollment:
     enrollment = session.scalar(select(Enrollment).where(Enrollment.id == enrollment_id).with_for_update())
+    if enrollment is None:
+        raise NotFound(f"no enrollment {enrollment_id!r}")
     if enrollment.state not in LIVE_ENROLLMENT_STATES:
         raise Conflict(f"this enrollment is already {enrollment.state}", fields={"state": [enrollment.state]})
     return enrollment

@@ -23,7 +23,7 @@ from automations.engine import interpreter, replies
 from automations.google import event_jobs as google_events
 from automations.runs import enrollments
 from automations.runs.workflow_doc import doc_for_version
-from automations.store.db import is_postgres
+from automations.store.db import get_row, is_postgres, rowcount
 from automations.store.models import (
     Appointment,
     DomainEvent,
@@ -135,6 +135,8 @@ def _enroll(session: Session, event: DomainEvent, now: datetime, max_sends: int)
         if facts is None:
             continue
         appointment = session.get(Appointment, facts.appointment_id)
+        if appointment is None:
+            continue  # gone since the event was written (retention): nothing to enroll
         for workflow, version in _published(session, appointment.location_id):
             doc = doc_for_version(version)
             matched = next((t for t in doc.triggers if t["type"] == ttype.name and ttype.matches(t["filters"], facts)),
@@ -157,7 +159,7 @@ def _enroll(session: Session, event: DomainEvent, now: datetime, max_sends: int)
 def _on_status(session: Session, event: DomainEvent, now: datetime, max_sends: int) -> None:
     """Cancellation: a cancelled, invalid or no-show appointment's runs started by other statuses exit."""
     status = event.payload.get("status")
-    if status in ENDING_STATUSES:
+    if status in ENDING_STATUSES and event.appointment_id:
         for enrollment in enrollments.live_for_appointment(session, event.appointment_id):
             if enrollment.trigger_status != status:
                 enrollments.finish(session, enrollment, state=EnrollmentState.EXITED, now=now, cancel_pending=True,
@@ -171,7 +173,7 @@ def _on_reschedule(session: Session, event: DomainEvent, now: datetime, max_send
     if appointment is None:
         return
     for enrollment in enrollments.live_for_appointment(session, appointment.id):
-        version = session.get(WorkflowVersion, enrollment.version_id)
+        version = get_row(session, WorkflowVersion, enrollment.version_id)
         settings = doc_for_version(version).settings
         if settings.get("reschedule") == "recalculate":
             enrollment.rescheduled = True
@@ -185,9 +187,9 @@ def _on_reschedule(session: Session, event: DomainEvent, now: datetime, max_send
         enrollments.finish(session, enrollment, state=EnrollmentState.EXITED, now=now, cancel_pending=True,
                            reason="appointment rescheduled: restarting from the first step")
         workflow = session.get(Workflow, enrollment.workflow_id)
-        if workflow.status != WorkflowStatus.PUBLISHED or workflow.current_version_id is None:
+        if workflow is None or workflow.status != WorkflowStatus.PUBLISHED or workflow.current_version_id is None:
             continue
-        current = session.get(WorkflowVersion, workflow.current_version_id)
+        current = get_row(session, WorkflowVersion, workflow.current_version_id)
         doc = doc_for_version(current)
         restarted = enrollments.start(
             session, workflow=workflow, version=current, appointment=appointment, event_id=str(event.id),
@@ -242,7 +244,7 @@ def _published(session: Session, location_id: str) -> list[tuple[Workflow, Workf
 def release_held_messages(session: Session, meeting_id: str, now: datetime) -> int:
     """A meeting link resolved (or failed for good): messages waiting on it are due now."""
     appointment_ids = select(Appointment.id).where(Appointment.meeting_id == meeting_id)
-    return session.execute(
+    return rowcount(session.execute(
         update(Message)
         .where(
             Message.appointment_id.in_(appointment_ids),
@@ -252,7 +254,7 @@ def release_held_messages(session: Session, meeting_id: str, now: datetime) -> i
         )
         .values(due_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))
 
 
 #: How the enrollments an event concerns react to it, by kind (enrolling is routed by the trigger types).

@@ -17,6 +17,7 @@ from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
 from automations.runs.workflow_doc import WorkflowDoc, doc_for_version
 from automations.settings import Settings
+from automations.store.db import get_row
 from automations.store.models import Appointment, Contact, Enrollment, Location, WorkflowVersion
 from automations.store.states import EnrollmentState
 
@@ -33,10 +34,10 @@ def advance(session: Session, enrollment: Enrollment, now: datetime, cause: str 
     """Run the enrollment from its current step. ``cause`` says whether the current step is being
     arrived at (``run``) or a wait on it is being woken (``due``/``event``). An outbound step
     reached after ``max_sends`` messages to the contact stops the run (a loop that slipped through)."""
-    version = session.get(WorkflowVersion, enrollment.version_id)
+    version = get_row(session, WorkflowVersion, enrollment.version_id)
     doc = doc_for_version(version)
-    location = session.get(Location, enrollment.location_id)
-    contact = session.get(Contact, enrollment.contact_id)
+    location = get_row(session, Location, enrollment.location_id)
+    contact = get_row(session, Contact, enrollment.contact_id)
     appointment = session.get(Appointment, enrollment.appointment_id) if enrollment.appointment_id else None
     resuming = cause in ("due", "event") and enrollment.state == EnrollmentState.WAITING
 

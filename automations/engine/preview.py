@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from automations.outbox import delivery
 from automations.rendering import render_context
 from automations.runs.step_context import StepContext
 from automations.runs.workflow_doc import WorkflowDoc
+from automations.store.db import get_row
 from automations.store.models import (
     Appointment,
     Contact,
@@ -59,7 +61,7 @@ class Preview:
         return asdict(self)
 
 
-def _owned(session: Session, model: type, obj_id: str | None, location_id: str, name: str):
+def _owned(session: Session, model: Any, obj_id: str | None, location_id: str, name: str):
     if obj_id is None:
         return None
     row = session.get(model, obj_id)
@@ -72,7 +74,7 @@ def queued_messages(session: Session, wf: Workflow, *, step_id: str, contact_id:
                     appointment_id: str | None, now: datetime) -> tuple[dict, list[Message]]:
     """(the step, the messages it would queue for this contact and appointment), detached: nothing is written.
     A ValidationError names ``step_id`` when the step sends nothing (with the step's own reason)."""
-    location = session.get(Location, wf.location_id)
+    location = get_row(session, Location, wf.location_id)
     contact = _owned(session, Contact, contact_id, wf.location_id, "contact_id")
     appointment = _owned(session, Appointment, appointment_id, wf.location_id, "appointment_id")
     document, errors = load_with_errors(wf.draft)
@@ -118,7 +120,7 @@ def preview(session: Session, wf: Workflow, *, step_id: str, contact_id: str, ap
 
 def _zone_of(session: Session, m: Message) -> str:
     # The zone delivery renders in (delivery.message_context): the contact's or the recipient user's.
-    location = session.get(Location, m.location_id)
+    location = get_row(session, Location, m.location_id)
     appt = session.get(Appointment, m.appointment_id) if m.appointment_id else None
     if m.audience == "contact":
         contact = session.get(Contact, m.contact_id) if m.contact_id else None

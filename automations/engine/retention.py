@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from automations.store.db import rowcount
 from automations.store.models import DomainEvent, Enrollment, EnrollmentLog, Message, Notification
 from automations.store.states import EnrollmentState, MessageStatus
 
@@ -47,8 +48,8 @@ def _drop_messages(session: Session, message_ids: list[str]) -> int:
         return 0
     session.execute(update(Notification).where(Notification.message_id.in_(message_ids)).values(message_id=None)
                     .execution_options(synchronize_session=False))
-    return session.execute(delete(Message).where(Message.id.in_(message_ids))
-                           .execution_options(synchronize_session=False)).rowcount
+    return rowcount(session.execute(delete(Message).where(Message.id.in_(message_ids))
+                                    .execution_options(synchronize_session=False)))
 
 
 def _prune_enrollments(session: Session, cutoff: datetime, batch: int) -> dict[str, int]:
@@ -58,10 +59,10 @@ def _prune_enrollments(session: Session, cutoff: datetime, batch: int) -> dict[s
     message_ids = list(session.scalars(select(Message.id).where(Message.enrollment_id.in_(ids))))
     return {
         "messages": _drop_messages(session, message_ids),
-        "enrollment_logs": session.execute(delete(EnrollmentLog).where(EnrollmentLog.enrollment_id.in_(ids))
-                                           .execution_options(synchronize_session=False)).rowcount,
-        "enrollments": session.execute(delete(Enrollment).where(Enrollment.id.in_(ids))
-                                       .execution_options(synchronize_session=False)).rowcount,
+        "enrollment_logs": rowcount(session.execute(delete(EnrollmentLog).where(EnrollmentLog.enrollment_id.in_(ids))
+                                                    .execution_options(synchronize_session=False))),
+        "enrollments": rowcount(session.execute(delete(Enrollment).where(Enrollment.id.in_(ids))
+                                                .execution_options(synchronize_session=False))),
     }
 
 
@@ -81,8 +82,8 @@ def _prune_events(session: Session, cutoff: datetime, batch: int) -> dict[str, i
     ))
     if not ids:
         return {}
-    return {"domain_events": session.execute(delete(DomainEvent).where(DomainEvent.id.in_(ids))
-                                             .execution_options(synchronize_session=False)).rowcount}
+    return {"domain_events": rowcount(session.execute(delete(DomainEvent).where(DomainEvent.id.in_(ids))
+                                                      .execution_options(synchronize_session=False)))}
 
 
 def prune(factory: sessionmaker[Session], now: datetime, *, days: int, batch: int = 1000,

@@ -66,7 +66,7 @@ class Runtime:
         #: Set by the scheduler: run the next tick now (after a booking, so a confirmation is not late).
         self.wake_hook: Callable[[], None] | None = None
         #: Called at 00:00 UTC by the scheduler (daily provider budgets).
-        self.midnight_hooks: list[Callable[[datetime], None]] = [self.meeting_jobs.midnight]
+        self.midnight_hooks: list[Callable[[datetime], object]] = [self.meeting_jobs.midnight]
 
     def wake(self) -> None:
         if self.wake_hook is not None:

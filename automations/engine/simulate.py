@@ -23,6 +23,7 @@ from automations.engine import interpreter
 from automations.errors import NotFound, ValidationError
 from automations.rendering import timecalc
 from automations.runs import enrollments
+from automations.store.db import get_row
 from automations.store.models import (
     Appointment,
     Calendar,
@@ -116,7 +117,7 @@ def _document(session: Session, location_id: str, given: dict | Workflow | str) 
     if wf.location_id != location_id:
         raise NotFound(f"no workflow {wf.id!r}")
     if wf.current_version_id is not None and wf.status == WorkflowStatus.PUBLISHED:
-        return session.get(WorkflowVersion, wf.current_version_id).document
+        return get_row(session, WorkflowVersion, wf.current_version_id).document
     return checked_document(session, location_id, wf.draft)
 
 
@@ -188,7 +189,7 @@ def _entries(session: Session, enrollment: Enrollment, zone: ZoneInfo) -> list[T
     by_seq: dict[int, Message] = {}
     for m in session.scalars(select(Message).where(Message.enrollment_id == enrollment.id).order_by(Message.id)):
         by_seq.setdefault(int(m.idempotency_key.split(":")[1]), m)
-    doc_steps = {s["id"]: s for s in session.get(WorkflowVersion, enrollment.version_id).document["steps"]}
+    doc_steps = {s["id"]: s for s in get_row(session, WorkflowVersion, enrollment.version_id).document["steps"]}
     out = []
     for row in rows:
         if row.step_id is None:
@@ -204,7 +205,7 @@ def _entries(session: Session, enrollment: Enrollment, zone: ZoneInfo) -> list[T
             outcome=row.outcome, reason=row.reason, at=_iso(row.at), at_local=_iso(row.at, zone), skipped=skipped,
             channel=message.channel if message is not None else None,
             send_at=_iso(send_at) if send_at else None, send_at_local=_iso(send_at, zone) if send_at else None,
-            held_by_quiet_hours=bool(message is not None and send_at > row.at
+            held_by_quiet_hours=bool(message is not None and send_at is not None and send_at > row.at
                                      and (message.template or {}).get("time_window")),
         ))
     return out

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.errors import BadRequest, Conflict, NotFound, PunctualError, ValidationError
+from automations.store.db import table_of
 from automations.store.models import (
     Calendar,
     CalendarMember,
@@ -94,7 +95,7 @@ class GoogleSettings:
         return f"{self.public_url.rstrip('/')}/hooks/google" if self.public_url.startswith("https://") else None
 
     def client(self, **kw) -> GoogleCalendarClient:
-        if not self.configured:
+        if not self.client_id or not self.client_secret:  # not self.configured, spelt out for the type checker
             raise GoogleNotConfigured("Google is not configured on this Punctual: set GOOGLE_CLIENT_ID and "
                                       "GOOGLE_CLIENT_SECRET")
         return GoogleCalendarClient(client_id=self.client_id, client_secret=self.client_secret,
@@ -142,7 +143,7 @@ class GoogleConnections:
             user = session.get(User, user_id)
             if user is None:
                 raise BadRequest(f"no user {user_id!r}")
-            session.execute(OAuthState.__table__.delete().where(OAuthState.expires_at < now))
+            session.execute(table_of(OAuthState).delete().where(OAuthState.expires_at < now))
             session.add(OAuthState(state=state, provider=PROVIDER, user_id=user_id,
                                    code_verifier_enc=self.box.encrypt(verifier), created_at=now, expires_at=expires_at))
             hint = user.email
@@ -161,6 +162,8 @@ class GoogleConnections:
             if row.expires_at <= now:
                 raise GoogleAuthorizationFailed("This Google connection link has expired. Start again.")
             user_id, verifier_enc = row.user_id, row.code_verifier_enc
+        if not verifier_enc:
+            raise GoogleAuthorizationFailed("This Google connection link is not valid. Start again.")
         try:
             verifier = self.box.decrypt(verifier_enc)
             tokens = self.client.exchange_code(code, verifier, now=now)
@@ -175,6 +178,8 @@ class GoogleConnections:
                                             "please tick every box on Google's consent screen.")
         with self.factory() as session, session.begin():
             user = session.get(User, user_id)
+            if user is None:
+                raise GoogleAuthorizationFailed("The user who started this Google connection no longer exists.")
             conn = connection_for(session, user_id) or GoogleConnection(
                 location_id=user.location_id, user_id=user_id, created_at=now)
             session.add(conn)
@@ -190,7 +195,7 @@ class GoogleConnections:
                 return False
             token = self._plain(conn.refresh_token_enc) or self._plain(conn.access_token_enc)
             session.delete(conn)
-            session.execute(GoogleCalendarSync.__table__.delete().where(GoogleCalendarSync.user_id == user_id))
+            session.execute(table_of(GoogleCalendarSync).delete().where(GoogleCalendarSync.user_id == user_id))
         if token:
             self._revoke(token)
         return True
@@ -223,6 +228,8 @@ class GoogleConnections:
                                         conn.expires_at)
         if access and not force and expires and now < expires - timedelta(seconds=60):
             return access
+        if refresh is None:  # stored but unreadable (the deployment's secret changed)
+            raise NotFound("this user has no working Google connection")
         tokens = self.client.refresh(refresh, now=now)
         with self.factory() as session, session.begin():
             conn = connection_for(session, user_id)

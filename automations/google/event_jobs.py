@@ -135,6 +135,9 @@ class GoogleEventJobs:
 
     def _job(self, session: Session, link: GoogleEventLink, now: datetime) -> _Job | None:
         appt = session.get(Appointment, link.appointment_id)
+        if appt is None:  # the appointment is gone: only our event is left to take out
+            return _Job(link.appointment_id, link.wanted_version, link.user_id, link.google_calendar_id, link.event_id,
+                        link.written_version, None, True, None)
         delete = appt.status in INACTIVE
         where_now = target(session, appt)
         move_to = where_now if where_now and where_now != (link.user_id, link.google_calendar_id) else None
@@ -156,21 +159,23 @@ class GoogleEventJobs:
                     link.written_version, move_to, delete, draft)
 
     def _work(self, job: _Job, now: datetime) -> None:
+        assert self.connections is not None  # run_batch claims no jobs without them
         client = self.connections.client
         call = self.connections.call
+        draft = job.draft  # None exactly when the event is to be deleted (see _job)
         etag: str | None = None
         try:
             if (job.delete or job.move_to) and job.written:
                 call(job.user_id, lambda t: client.delete_event(t, job.calendar_id, job.event_id), now=now)
-            if not job.delete:
+            if draft is not None:
                 user, cal = job.move_to or (job.user_id, job.calendar_id)
                 if job.written and not job.move_to:
                     try:
-                        event = call(user, lambda t: client.patch_event(t, cal, job.event_id, job.draft), now=now)
+                        event = call(user, lambda t: client.patch_event(t, cal, job.event_id, draft), now=now)
                     except GoogleNotFound:
                         event = None  # deleted in Google: the inbound sync cancels the appointment
                 else:
-                    event = call(user, lambda t: client.insert_event(t, cal, job.draft, event_id=job.event_id),
+                    event = call(user, lambda t: client.insert_event(t, cal, draft, event_id=job.event_id),
                                  now=now).event
                 etag = event.etag if event is not None else None
         except GoogleRetryableError as exc:

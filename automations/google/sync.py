@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
@@ -32,7 +32,7 @@ from automations.booking import appointments
 from automations.errors import Conflict, NotFound, ValidationError
 from automations.google.connections import GoogleConnections, GoogleSettings
 from automations.google.event_jobs import enqueue
-from automations.store.db import is_postgres
+from automations.store.db import is_postgres, table_of
 from automations.store.models import (
     Appointment,
     BusyBlock,
@@ -112,10 +112,16 @@ class GoogleSync:
                                  row.channel_resource_id, row.channel_expires_at))
             return jobs
 
+    @property
+    def _connected(self) -> GoogleConnections:
+        """The connections, for work on a claimed job (``run_batch`` claims none without them)."""
+        assert self.connections is not None
+        return self.connections
+
     # -- one calendar ------------------------------------------------------------------------------
 
     def _sync(self, job: _Job, now: datetime) -> None:
-        client, call = self.connections.client, self.connections.call
+        client, call = self._connected.client, self._connected.call
         try:
             try:
                 result = call(job.user_id, lambda t: client.sync_events(
@@ -134,7 +140,7 @@ class GoogleSync:
     def _other_busy(self, job: _Job, now: datetime) -> tuple[str, list[tuple[datetime, datetime]]] | None:
         """freeBusy of the user's primary Google calendar when another one is linked: its busy times block
         slots too (the linked calendar itself is read event by event, which tells our events apart)."""
-        client, call = self.connections.client, self.connections.call
+        client, call = self._connected.client, self._connected.call
         primary = next((c for c in call(job.user_id, client.list_calendars, now=now) if c.primary), None)
         if primary is None or primary.id == job.calendar_id:
             return None
@@ -150,13 +156,14 @@ class GoogleSync:
             return None
         if job.channel_id and job.channel_expires_at and job.channel_expires_at - now > CHANNEL_RENEW_BEFORE:
             return None
-        client, call = self.connections.client, self.connections.call
+        client, call = self._connected.client, self._connected.call
         token = new_channel_token()
         channel = call(job.user_id, lambda t: client.watch_events(t, job.calendar_id, address=address, token=token,
                                                                   channel_id=str(uuid.uuid4())), now=now)
-        if job.channel_id and job.channel_resource_id:
+        old_id, old_resource = job.channel_id, job.channel_resource_id
+        if old_id and old_resource:
             try:  # the old channel stops only once the new one exists: no gap
-                call(job.user_id, lambda t: client.stop_channel(t, job.channel_id, job.channel_resource_id), now=now)
+                call(job.user_id, lambda t: client.stop_channel(t, old_id, old_resource), now=now)
             except GoogleError:
                 log.info("could not stop old Google channel %s (it expires on its own)", job.channel_id)
         return channel, token
@@ -183,7 +190,7 @@ class GoogleSync:
             user = session.get(User, job.user_id)
             zone = ZoneInfo(user.timezone) if user and user.timezone else UTC
             if result.full:
-                session.execute(BusyBlock.__table__.delete().where(
+                session.execute(table_of(BusyBlock).delete().where(
                     BusyBlock.user_id == job.user_id, BusyBlock.source == SOURCE,
                     BusyBlock.external_id.like(external_id(job.calendar_id, "") + "%")))
                 session.flush()
@@ -200,7 +207,7 @@ class GoogleSync:
             if channel is not None:
                 watch, token = channel
                 row.channel_id, row.channel_resource_id = watch.id, watch.resource_id
-                row.channel_token_enc = self.connections.box.encrypt(token)
+                row.channel_token_enc = self._connected.box.encrypt(token)
                 row.channel_expires_at = watch.expiration
             pushed = self.settings.push_address is not None and row.channel_id
             row.next_sync_at = now + (PUSH_SAFETY_NET if pushed else timedelta(minutes=self.settings.sync_minutes))
@@ -209,7 +216,7 @@ class GoogleSync:
 
     @staticmethod
     def _replace_free_busy(session: Session, user_id: str, calendar_id: str, busy: list, now: datetime) -> None:
-        session.execute(BusyBlock.__table__.delete().where(
+        session.execute(table_of(BusyBlock).delete().where(
             BusyBlock.user_id == user_id, BusyBlock.source == FREE_BUSY_SOURCE))
         session.add_all(BusyBlock(user_id=user_id, source=FREE_BUSY_SOURCE, external_id=f"{calendar_id}|{i}"[:300],
                                   start_at=start, end_at=end, title="Busy (Google)", updated_at=now)
@@ -217,7 +224,7 @@ class GoogleSync:
 
     # -- what an event means -----------------------------------------------------------------------
 
-    def _block(self, session: Session, job: _Job, event: GoogleEvent, zone: ZoneInfo, now: datetime) -> None:
+    def _block(self, session: Session, job: _Job, event: GoogleEvent, zone: tzinfo, now: datetime) -> None:
         key = external_id(job.calendar_id, event.id)
         block = session.scalar(select(BusyBlock).where(BusyBlock.user_id == job.user_id, BusyBlock.source == SOURCE,
                                                        BusyBlock.external_id == key))

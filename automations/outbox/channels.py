@@ -113,7 +113,7 @@ class EmailChannel(Channel):
             link = unsubscribe.url(providers.public_url, providers.secret_key, m.contact_id)
             headers["List-Unsubscribe"] = f"<{link}>"
         return OutgoingEmail(
-            message_id=m.id, to=m.to_address, subject=m.subject or "", text=m.body or "", html=m.html,
+            message_id=m.id, to=m.to_address or "", subject=m.subject or "", text=m.body or "", html=m.html,
             from_email=t.get("from_email") or location.email or providers.default_from_email,
             from_name=t.get("from_name") or location.name, reply_to=t.get("reply_to"),
             cc=tuple(t.get("cc") or ()), bcc=tuple(t.get("bcc") or ()), headers=headers,
@@ -136,7 +136,7 @@ class SmsChannel(Channel):
     def render(self, m: Message, context: dict, location: Location, providers: Providers) -> OutgoingSms:
         t = m.template
         m.body = _text(m, "body", context)
-        return OutgoingSms(message_id=m.id, to=m.to_address, body=m.body or "", from_number=t.get("from_number"),
+        return OutgoingSms(message_id=m.id, to=m.to_address or "", body=m.body or "", from_number=t.get("from_number"),
                            media_urls=tuple(t.get("media_urls") or ()), status_callback=callback_url(providers.sms, m))
 
     def send(self, envelope: OutgoingSms, providers: Providers) -> SendResult:
@@ -190,13 +190,14 @@ class WebhookChannel(Channel):
         if "idempotency-key" not in lowered:
             headers["Idempotency-Key"] = m.idempotency_key
         body = t.get("body")
+        rendered: str | None
         if isinstance(body, dict | list):
             rendered = json.dumps(_deep(body, context))
             if "content-type" not in lowered:
                 headers["Content-Type"] = "application/json"
         else:
             rendered = merge_fields.render(body, context) if body else None
-        auth = None
+        auth: BasicAuth | BearerAuth | None = None
         spec = t.get("auth") or {}
         if spec.get("type") == "basic":
             auth = BasicAuth(merge_fields.render(spec.get("username") or "", context),
@@ -270,7 +271,7 @@ def send_each(batch: list[tuple[Message, Any]], providers: Providers,
         if m.channel == "email" or not proceed(m):
             continue
         try:
-            outcome: Outcome = CHANNELS.get(m.channel).send(env, providers)
+            outcome = CHANNELS.get(m.channel).send(env, providers)
         except ProviderError as exc:
             outcome = exc
         except Exception as exc:

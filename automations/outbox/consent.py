@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from automations.booking import domain_events
+from automations.store.db import rowcount
 from automations.store.models import Contact, Message
 from automations.store.states import EventKind, MessageStatus
 
@@ -82,8 +83,8 @@ def opted_out(contact: Contact | None, channel: str) -> str | None:
 
 def cancel_for(session: Session, *, where, reason: str) -> int:
     """Withdraw pending messages matching ``where`` (opt-outs, cancellations)."""
-    return session.execute(
+    return rowcount(session.execute(
         update(Message).where(where, Message.status == MessageStatus.PENDING)
         .values(status=MessageStatus.CANCELLED, status_reason=reason)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))

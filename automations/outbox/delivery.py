@@ -47,7 +47,7 @@ from automations.outbox import alerts, channels, consent
 from automations.rendering import render_context, time_window
 from automations.retry import RetryPolicy
 from automations.runs import enrollments
-from automations.store.db import is_postgres, load_by_id
+from automations.store.db import is_postgres, load_by_id, rowcount, table_of
 from automations.store.models import (
     Appointment,
     Calendar,
@@ -68,7 +68,7 @@ __all__ = ["Delivery", "unwarranted", "write_logs"]
 
 log = logging.getLogger(__name__)
 HOLD_RECHECK = timedelta(minutes=15)
-_T = Message.__table__
+_T = table_of(Message)
 # The per-send statements, built once (they run for every message; building them is most of their cost).
 _MINE = (_T.c.id == bindparam("b_id"), _T.c.lease_owner == bindparam("b_owner"), _T.c.status == MessageStatus.SENDING)
 _EXTEND = (update(_T).where(_T.c.id == bindparam("b_id"), _T.c.lease_owner == bindparam("b_owner"),
@@ -239,7 +239,7 @@ class Delivery:
                 continue
             if m.channel == "in_app":
                 session.add(Notification(location_id=m.location_id, user_id=m.user_id, message_id=m.id,
-                                         title=m.subject or m.body[:120], body=m.body, created_at=now))
+                                         title=m.subject or (m.body or "")[:120], body=m.body, created_at=now))
                 m.status, m.provider, m.provider_id, m.sent_at = MessageStatus.SENT, "in_app", m.id, now
                 m.status_reason = m.lease_owner = m.lease_expires_at = None
                 continue
@@ -274,8 +274,7 @@ class Delivery:
             return ""
         fallback = meetings.fallback_text(calendar)
         policy = m.template.get("meeting_link_policy", "fallback")
-        waited_out = m.hold_until is None or now >= m.hold_until
-        if state == "pending" and not waited_out:
+        if state == "pending" and m.hold_until is not None and now < m.hold_until:  # not waited out yet
             self._hold(m, m.hold_until, "waiting for the meeting link")
             return None
         if policy == "fallback" and fallback:
@@ -357,8 +356,8 @@ class Delivery:
         else:
             kind, values = self._failure_values(m, outcome, now)
             with self.factory() as session, session.begin():
-                hit = session.execute(update(_T).where(*_MINE).values(**values),
-                                      {"b_id": m.id, "b_owner": self.owner}).rowcount
+                hit = rowcount(session.execute(update(_T).where(*_MINE).values(**values),
+                                               {"b_id": m.id, "b_owner": self.owner}))
                 if hit and kind == "failed":
                     self._after_failure(session, m, outcome, values, now, notes)
         if hit != 1:

@@ -318,8 +318,8 @@ def _compile_field(raw: str, source: str) -> _Field:
     except Exception as exc:  # RecursionError on hostile nesting: user text must never raise
         return _Field(raw, source, None, f"not a valid merge field ({type(exc).__name__})", None)
     path, problem = _check(expr)
-    if problem is not None:
-        return _Field(raw, source, None, problem, None)
+    if path is None:  # exactly when there is a problem
+        return _Field(raw, source, None, problem or _NOT_A_MERGE_FIELD, None)
     try:
         compiled = _ENV.compile_expression(source)
     except Exception as exc:  # the depth limits in _check() make this unreachable in practice

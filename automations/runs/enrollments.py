@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from automations.store.db import rowcount, table_of
 from automations.store.models import (
     Appointment,
     Enrollment,
@@ -56,7 +57,7 @@ def batched_logs(session: Session) -> Iterator[None]:
         yield
         rows = session.info[LOG_SINK]
         if rows:
-            session.execute(insert(EnrollmentLog.__table__), rows)
+            session.execute(insert(table_of(EnrollmentLog)), rows)
     finally:
         session.info.pop(LOG_SINK, None)
 
@@ -117,11 +118,11 @@ def finish(session: Session, enrollment: Enrollment, *, state: EnrollmentState, 
     enrollment.finished_at = now
     enrollment.updated_at = now
     if cancel_pending:
-        cancelled = session.execute(
+        cancelled = rowcount(session.execute(
             update(Message)
             .where(Message.enrollment_id == enrollment.id, Message.status == MessageStatus.PENDING)
             .values(status=MessageStatus.CANCELLED, status_reason=f"withdrawn: {reason}")
-        ).rowcount
+        ))
         if cancelled:
             reason = f"{reason}; {cancelled} pending message(s) withdrawn"
     log(session, enrollment, outcome=state.value, reason=reason, now=now)

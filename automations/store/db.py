@@ -14,10 +14,13 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TypeVar, cast
 
-from sqlalchemy import DateTime, Engine, create_engine, event, select
+from sqlalchemy import CursorResult, DateTime, Engine, Result, Table, create_engine, event, select
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import JSON, TypeDecorator
+
+from automations.errors import NotFound
 
 #: Execution option for a transaction that only reads (``read_only_session``): on SQLite it begins
 #: without taking the write lock.
@@ -107,6 +110,28 @@ def _configure_sqlite(engine: Engine) -> None:
 def is_postgres(engine_or_session) -> bool:
     bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
     return bind.dialect.name == "postgresql"
+
+
+_M = TypeVar("_M")
+
+
+def get_row(session: Session, model: type[_M], row_id: object) -> _M:
+    """``session.get`` for a row that must exist (a foreign key points at it): NotFound naming the model and
+    id if it is gone, instead of an AttributeError on None further down."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"{model.__name__} {row_id} not found")
+    return row
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table, for Core statements (``__table__`` is typed as the wider FromClause)."""
+    return cast(Table, model.__table__)
+
+
+def rowcount(result: Result) -> int:
+    """The rows an UPDATE or DELETE hit (``execute`` is typed as returning the generic ``Result``)."""
+    return cast(CursorResult, result).rowcount
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

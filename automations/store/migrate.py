@@ -79,6 +79,7 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
         return
     with engine.connect() as conn:
         raw = conn.connection.dbapi_connection
+        assert raw is not None  # a live pooled connection
         raw.execute("PRAGMA foreign_keys=OFF")
         try:
             with conn.begin():

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
+from automations.store.db import rowcount
 from automations.store.models import RateLimitCounter
 
 _HIT = text(
@@ -54,4 +55,4 @@ def peek(session: Session, bucket: str, *, now: datetime, window_seconds: int) -
 def prune(session: Session, *, now: datetime, window_seconds: int) -> int:
     """Drop counters of past windows (called now and then; a stale one is only reset on its next hit)."""
     window, _ = _window(now, window_seconds)
-    return session.execute(delete(RateLimitCounter).where(RateLimitCounter.window_no < window)).rowcount or 0
+    return rowcount(session.execute(delete(RateLimitCounter).where(RateLimitCounter.window_no < window))) or 0

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from automations.booking import meetings
 from automations.clock import ensure_utc
 from automations.errors import BadRequest, Conflict, Forbidden, ValidationError
-from automations.store.db import is_postgres
+from automations.store.db import is_postgres, rowcount, table_of
 from automations.store.models import (
     Calendar,
     CalendarMember,
@@ -142,7 +142,7 @@ class ZoomConnections:
             if session.get(User, user_id) is None:
                 raise BadRequest(f"no user {user_id!r}")
             session.execute(
-                OAuthState.__table__.delete().where(OAuthState.expires_at < now)  # tidy abandoned attempts
+                table_of(OAuthState).delete().where(OAuthState.expires_at < now)  # tidy abandoned attempts
             )
             session.add(OAuthState(state=state, provider=PROVIDER, user_id=user_id,
                                    code_verifier_enc=self.box.encrypt(verifier), created_at=now,
@@ -399,12 +399,12 @@ def note_daily_limit(session: Session, user_id: str, location_id: str, now: date
 def reset_budgets(session: Session, now: datetime) -> int:
     """At 00:00 UTC: every connection's count starts the new day at zero."""
     today = utc_day(now)
-    return session.execute(
+    return rowcount(session.execute(
         update(ZoomConnection)
         .where(ZoomConnection.budget_day.is_not(None), ZoomConnection.budget_day != today)
         .values(budget_day=today, budget_used=0)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))
 
 
 # -- where links come from ------------------------------------------------------------------------------

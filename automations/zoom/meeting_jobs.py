@@ -50,7 +50,7 @@ CREATE, VERIFY, DELETE = "create", "verify", "delete"
 class _Job:
     meeting_id: str
     kind: str
-    host: str | None
+    host: str
     external_id: str | None
     join_url: str | None
     request: MeetingRequest
@@ -110,6 +110,12 @@ class MeetingJobs:
                 query = query.with_for_update(skip_locked=True)
             work = []
             for m in session.scalars(query):
+                if m.host_user_id is None:  # attach() always sets one; the column allows NULL, a provider cannot
+                    m.error = "the meeting has no host"
+                    m.status = MeetingStatus.DELETED if m.status == DELETING else MeetingStatus.FAILED
+                    if m.status == MeetingStatus.FAILED:
+                        self._resolved(session, m, now)  # messages waiting on the link use the fallback
+                    continue
                 m.lease_owner, m.lease_expires_at = self.owner, now + self.lease
                 appt = session.execute(
                     select(Appointment.id, Appointment.title, Appointment.timezone)
@@ -117,7 +123,7 @@ class MeetingJobs:
                 ).first()
                 kind = DELETE if m.status == DELETING else (VERIFY if m.external_id else CREATE)
                 foreign = bool(name) and m.provider != name
-                if foreign and kind == CREATE:
+                if foreign and kind == CREATE and name:
                     m.provider, foreign = name, False  # nothing made yet: this provider makes it
                 request = MeetingRequest(
                     host_user_id=m.host_user_id, topic=(appt.title if appt else None) or "Appointment",
@@ -139,7 +145,7 @@ class MeetingJobs:
                 if job.external_id and not job.foreign:  # never delete by another provider's id
                     self.provider.delete(job.host, job.external_id)
                 return kind, None
-            if kind == VERIFY:
+            if kind == VERIFY and job.external_id:  # VERIFY is chosen only when there is one
                 ensure = getattr(self.provider, "ensure", None)
                 if job.foreign or not callable(ensure):
                     return kind, MeetingInfo(job.external_id, job.join_url or "")
@@ -169,7 +175,7 @@ class MeetingJobs:
                     m.status, m.next_attempt_at = DELETING, now
                 return
             if isinstance(result, MeetingConnectionBroken):
-                zoom_connections.mark_broken(session, result.host_user_id, str(result), now)
+                zoom_connections.mark_broken(session, result.host_user_id or job.host, str(result), now)
             if kind == CREATE and job.kind == VERIFY:
                 m.external_id = m.join_url = None  # the old meeting is gone at the provider
             if isinstance(result, ProviderError) and kind == VERIFY:
@@ -177,7 +183,7 @@ class MeetingJobs:
                 m.status, m.error = MeetingStatus.READY, f"could not verify: {result}"
                 self._resolved(session, m, now)
                 return
-            if isinstance(result, MeetingDeferred):
+            if isinstance(result, MeetingDeferred) and result.retry_at is not None:
                 m.next_attempt_at = result.retry_at
                 m.error = f"deferred until {result.retry_at.isoformat()}: {result}"
                 if isinstance(result, MeetingDailyLimit) and m.host_user_id:
@@ -197,7 +203,7 @@ class MeetingJobs:
             elif job.kind == DELETE:
                 m.status, m.error = MeetingStatus.DELETED, None
                 return
-            else:
+            elif isinstance(result, MeetingInfo):
                 m.status = MeetingStatus.READY
                 m.external_id, m.join_url, m.error = result.external_id, result.join_url, None
             self._resolved(session, m, now)

@@ -221,7 +221,9 @@ class ZoomMeetings:
             raise MeetingHostNotConnected(f"the host's Zoom connection is not usable ({why}); they must reconnect")
         return conn
 
-    def _decrypt(self, host: str, value: str) -> str:
+    def _decrypt(self, host: str, value: str | None) -> str:
+        if not value:
+            raise MeetingConnectionBroken("no Zoom token is stored for this connection", host_user_id=host)
         try:
             return self.box.decrypt(value)
         except SecretDecryptionError as exc:

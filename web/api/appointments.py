@@ -104,7 +104,7 @@ def _apply_patch(session: Session, appt: Appointment, data: dict) -> bool:
     changed = False
     status = data.get("status")
     reactivating = status is not None and appt.status in appointments.INACTIVE and status not in appointments.INACTIVE
-    if reactivating:
+    if reactivating and status is not None:  # (reactivating implies it; said again for the type checker)
         changed |= appointments.change_status(session, appt, status, modified_by=by, now=when)
     if "start_time" in data or "end_time" in data:
         changed |= appointments.reschedule(session, appt, start_at=data.get("start_time", appt.start_at),
@@ -132,6 +132,8 @@ def book() -> ResponseReturnValue:
                 raise ValidationError.single("contact_id", f"no contact {contact_id!r} in this location")
         if data.get("contact") is not None:
             contact_id = create_contact(s, data["contact"], prefix="contact").id
+        if not contact_id:  # AppointmentBook requires one or the other
+            raise ValidationError.single("contact_id", "required (or an inline contact object)")
         appt = appointments.book(
             s, location=loc, calendar_id=data["calendar_id"], contact_id=contact_id, start_at=data["start_time"],
             end_at=data["end_time"], title=data["title"], status=data["status"],

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import available_timezones
 
 from flask import current_app, g, request
@@ -33,7 +33,16 @@ from automations.store.models import Location
 from web.auth import current_actor, current_location_id
 from web.request_guard import MAX_JSON_DEPTH
 
+
+class _Located(Protocol):
+    """A row that belongs to one location."""
+
+    @property
+    def location_id(self) -> str | None: ...
+
+
 T = TypeVar("T")
+Row = TypeVar("Row", bound=_Located)
 
 #: Where the API lives; every resource blueprint is nested under it.
 PREFIX = "/api/v1"
@@ -143,7 +152,7 @@ def _gone(obj: Any) -> bool:
     return any(getattr(obj, column, None) is not None for column in _GONE_COLUMNS)
 
 
-def owned(session: Session, model: type[T], obj_id: str, label: str | None = None) -> T:
+def owned(session: Session, model: type[Row], obj_id: str, label: str | None = None) -> Row:
     """The row with this id in the caller's location; another location's row is a 404 like a missing one."""
     obj = session.get(model, obj_id) if obj_id and len(obj_id) <= MAX_ID else None
     if obj is None or obj.location_id != current_location_id() or _gone(obj):

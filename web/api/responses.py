@@ -408,7 +408,8 @@ class ContactExportOut(Reply):
 class ErrorBodyOut(Reply):
     code = _str(metadata={"description": "machine-readable, e.g. validation_error, not_found"})
     message = _str()
-    fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+    # The JSON key must be "fields"; marshmallow takes declared fields off the class, so Schema.fields is intact.
+    fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),  # type: ignore[assignment]
                          metadata={"description": "JSON path → reasons (validation errors only)"})
 
 
@@ -417,7 +418,7 @@ class ErrorOut(Reply):
 
 
 #: Fields a response may leave out (the rest are ``required`` in the document).
-OPTIONAL = {ErrorBodyOut: {"fields"}}
+OPTIONAL: dict[type[Schema], set[str]] = {ErrorBodyOut: {"fields"}}
 
 
 def dump(schema: type[Schema], obj: Any) -> dict:

@@ -35,7 +35,7 @@ def ts(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _by_id(session: Session, model: Any, ids) -> dict[str, Any]:
+def _by_id(session: Session, model: Any, ids) -> dict[str | None, Any]:
     ids = {i for i in ids if i}
     if not ids:
         return {}

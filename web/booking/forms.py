@@ -24,8 +24,8 @@ def _serializer(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(signing_keys(secret_key), salt=SALT)
 
 
-def form_token(secret_key: str, scope: str) -> str:
-    """A token for a form acting on ``scope`` (a calendar or an appointment id)."""
+def form_token(secret_key: str, scope: str | None) -> str:
+    """A token for a form acting on ``scope`` (a calendar or an appointment id; None matches no scope)."""
     return _serializer(secret_key).dumps(scope)
 
 

@@ -12,7 +12,8 @@ def _escape(text: str) -> str:
 
 
 def _fold(line: str) -> str:
-    out, current = [], b""
+    out: list[str] = []
+    current = b""
     for ch in line:
         enc = ch.encode()
         if len(current) + len(enc) > (75 if not out else 74):

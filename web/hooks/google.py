@@ -33,7 +33,7 @@ def google_push() -> Response:
             return Response(status=404)
         try:
             token = SecretsBox(state.settings.secret_key).decrypt(row.channel_token_enc)
-            verify_push(request.headers, channel_id=row.channel_id, channel_token=token,
+            verify_push(request.headers, channel_id=note.channel_id, channel_token=token,
                         resource_id=row.channel_resource_id)
         except (GooglePushRejected, SecretDecryptionError):
             return Response(status=401)

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
 from automations.errors import PunctualError
-from automations.store.db import transaction
+from automations.store.db import get_row, transaction
 from automations.store.models import Location, Notification, User
 
 bp = Blueprint("pages", __name__)
@@ -72,7 +72,7 @@ def load_user_and_check_csrf() -> None:
         if user is None or not user.password_hash or session.get("pw") != user.password_hash[-16:]:
             session.clear()
             return
-        loc = s.get(Location, user.location_id)
+        loc = get_row(s, Location, user.location_id)
         g.user = SignedIn(user.id, user.name or user.email or "", user.email or "", user.role,
                           user.timezone or loc.timezone or "UTC", loc.id, loc.name, loc.timezone or "UTC")
         g.location_id = loc.id

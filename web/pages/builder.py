@@ -4,6 +4,8 @@ picker's groups, the merge-field picker's groups, and new step ids. Pure functio
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any, TypeGuard
 
 from actions import STEP_TYPES
 from automations.rendering import merge_fields
@@ -67,7 +69,7 @@ PAST = {"next": "move to the next step", "goto": "move to step {target}",
         "skip_outbound": "skip all outbound communication until the next wait"}
 
 
-def summary(step: dict, names: dict[str, str]) -> str:
+def summary(step: dict, names: Mapping[Any, str]) -> str:
     """One line saying what the step does, in the builder's words."""
     t = step.get("type")
     if t == "wait_appointment_time":
@@ -96,7 +98,7 @@ def summary(step: dict, names: dict[str, str]) -> str:
         return "Wait until a condition is met"
     if t in ("webhook", "slack"):
         return f"{t.capitalize()}: {step.get('url') or step.get('webhook_url') or ''}"
-    return type_label(t)
+    return type_label(t or "")
 
 
 def step_names(steps: list[dict]) -> dict[str, str]:
@@ -108,5 +110,5 @@ def step_choices(steps: list[dict], exclude: str | None = None) -> list[tuple[st
     return [(s["id"], names[s["id"]]) for s in steps if s["id"] != exclude] + [("end", "End the workflow")]
 
 
-def known_step_type(step_type: str | None) -> bool:
+def known_step_type(step_type: str | None) -> TypeGuard[str]:
     return bool(step_type) and step_type in STEP_TYPES

@@ -146,7 +146,7 @@ def describe(schema: Schema, prefix: str = "", choices: dict[str, list[tuple[str
             continue
         label, help_text = _label(name)
         lo, hi, length = _bounds(f)
-        common = dict(name=name, label=label, help=help_text, required=f.required, nullable=f.allow_none,
+        common: dict[str, Any] = dict(name=name, label=label, help=help_text, required=f.required, nullable=f.allow_none,
                       maximum=hi, minimum=lo, max_length=length)
         if name in TARGET_FIELDS:
             out.append(Field(kind="target", choices=choices.get("steps", []), **common))

@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 
 from automations.engine import enrollment_admin
 from automations.errors import Conflict, ValidationError
+from automations.store.db import get_row
 from automations.store.models import (
     Appointment,
     Calendar,
@@ -108,7 +109,7 @@ def enrollment_list(workflow_id: str):
 def enrollment_detail(enrollment_id: str):
     with tx() as s:
         e = owned(s, Enrollment, enrollment_id, "enrollment")
-        wf = s.get(Workflow, e.workflow_id)
+        wf = get_row(s, Workflow, e.workflow_id)
         contact = s.get(Contact, e.contact_id)
         appt = s.get(Appointment, e.appointment_id) if e.appointment_id else None
         log = list(s.scalars(select(EnrollmentLog).where(EnrollmentLog.enrollment_id == e.id)

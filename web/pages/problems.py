@@ -58,7 +58,8 @@ def split(path: str) -> tuple[str, int | None, str]:
 def for_form(problems: list[Problem], *, kind: str | None = None, index: int | None = None) -> tuple[list[Problem], dict[str, list[str]]]:
     """The summary (with same-page links) and the per-field messages for one form: a step's or trigger's
     (``kind`` + ``index``: paths are made relative to it) or the whole document's."""
-    summary, by_field = [], {}
+    summary: list[Problem] = []
+    by_field: dict[str, list[str]] = {}
     for p in problems:
         name = p.path
         if kind is not None:

@@ -7,6 +7,8 @@ refuses a bad one with its JSON path (``mapping.sender.from_email``); nothing is
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -54,6 +56,7 @@ def mapping_from_form(recipe: recipes.Recipe, form) -> dict:
     mapping: dict = {}
     for ph in recipe.placeholders:
         name = f"mapping.{ph['key']}"
+        value: Any
         if ph["kind"] in ("calendars", "users"):
             value = [v[:64] for v in form.getlist(name)]
         elif ph["kind"] == "sender":

@@ -8,6 +8,7 @@ GETs (simulate, preview: nothing changes) and a CSRF-protected POST (test send).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, render_template, request
@@ -17,6 +18,7 @@ from automations.engine import preview as previews
 from automations.engine.simulate import simulate
 from automations.errors import ValidationError
 from automations.rendering import render_context
+from automations.store.db import get_row
 from automations.store.models import Appointment, Calendar, Contact, Location, Workflow
 from web.api.common import now, owned, tx, wake_worker
 from web.pages import builder, problems
@@ -40,12 +42,12 @@ def workflow_simulate(workflow_id: str):
     args = request.args
     with tx() as s:
         wf = owned(s, Workflow, workflow_id)
-        location = s.get(Location, wf.location_id)
+        location = get_row(s, Location, wf.location_id)
         calendars = list(s.scalars(select(Calendar).where(Calendar.location_id == wf.location_id).order_by(Calendar.name)))
         zone_name = args.get("contact_timezone", "")[:64] or location.timezone or "UTC"
         zone = render_context.resolve_timezone(zone_name)
         today = now().astimezone(zone).replace(second=0, microsecond=0)
-        form = {"calendar_id": args.get("calendar_id", calendars[0].id if calendars else ""),
+        form: dict[str, Any] = {"calendar_id": args.get("calendar_id", calendars[0].id if calendars else ""),
                 "start_time": args.get("start_time", "")[:16] or (today + timedelta(days=3)).strftime(LOCAL_FORMAT),
                 "booked_at": args.get("booked_at", "")[:16] or today.strftime(LOCAL_FORMAT),
                 "contact_timezone": zone_name, "sms": bool(args.get("sms")), "email": bool(args.get("email"))}
