@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.pages import auth, dashboard, history, recipes, settings, workflows  # noqa: F401  (routes)
+from web.pages import auth, calendars, dashboard, history, recipes, settings, workflows  # noqa: F401  (routes)
 from web.pages.base import bp, csrf
 
 
