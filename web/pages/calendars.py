@@ -246,7 +246,7 @@ def calendar_delete(calendar_id: str):
 
 
 def _member_form(member) -> dict:
-    values: dict = {"use_calendar_hours": "" if member.availability is not None else "on"}
+    values: dict = {}
     for day, ranges in (member.availability or {}).items():
         if ranges:
             values[f"availability.{day}.from"], values[f"availability.{day}.to"] = ranges[0]
@@ -301,7 +301,7 @@ def calendar_member(calendar_id: str, user_id: str):
             errors: dict[str, list[str]] = {}
             weekly = overrides = None
             try:
-                weekly = None if form.get("use_calendar_hours") == "on" else weekly_from_form(form)
+                weekly = weekly_from_form(form) or None  # every day empty: the calendar's hours
             except ValidationError as exc:
                 errors.update(exc.fields or {})
             try:
