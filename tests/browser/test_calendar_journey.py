@@ -8,11 +8,12 @@ at laptop and phone widths."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from automations.documents import recipes, workflows
-from automations.store.models import Appointment, Calendar, Enrollment, Message
+from automations.store.models import Appointment, BusyBlock, Calendar, Enrollment, Message
 from tests.browser.conftest import shot, sign_in, sync_api
 
 RECIPE = "appointment-confirmation-reminders"
@@ -96,6 +97,10 @@ def test_calendar_journey(browser_instance, live_server, factory, clock, runtime
     book.get_by_label("Email").fill("robin@example.com")
     book.get_by_role("button", name="Book").click()
     expect(book.get_by_role("heading", name="You're booked")).to_be_visible()
+    with factory() as s, s.begin():  # Bob's Google calendar has an event on Tuesday afternoon: blocked time
+        s.add(BusyBlock(user_id=one.bob_id, source="google", external_id="dentist", title="Dentist",
+                        start_at=datetime(2026, 11, 3, 18, 0, tzinfo=UTC), end_at=datetime(2026, 11, 3, 19, 0, tzinfo=UTC),
+                        updated_at=clock.now()))
     for _ in range(3):  # the worker: the sandbox meeting, then the confirmation
         runtime.tick()
     with factory() as s:
@@ -110,6 +115,7 @@ def test_calendar_journey(browser_instance, live_server, factory, clock, runtime
     page.goto(f"{base}/calendars")
     page.get_by_role("link", name="Next 7 days of Discovery call").click()
     expect(page.get_by_role("link", name="Robin Visitor – Discovery call")).to_be_visible()
+    expect(page.get_by_text("Dentist")).to_be_visible()
     shot(page, "calendars-5-week")
     page.get_by_role("link", name="Robin Visitor – Discovery call").click()
     expect(page.get_by_role("heading", name="Robin Visitor")).to_be_visible()

@@ -26,7 +26,7 @@ from web.api.common import load, location, now, owned, tx
 from web.integrations.google import google_service
 from web.pages import problems
 from web.pages.base import admin_required, bp, login_required
-from web.pages.settings import location_choice
+from web.pages.settings import TIMEZONES, location_choice
 
 WEEKDAY_NAMES = dict(zip(availability.WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
                                                  "Sunday"), strict=True))
@@ -159,7 +159,7 @@ def _render_form(s, cal: Calendar | None, form, summary, by_field, status: int):
         ZoomConnection.location_id == g.location_id))}
     return render_template("calendars/form.html", cal=cal, form=form, users=users, zoom=zoom, kinds=KIND_LABELS,
                            weekdays=WEEKDAY_NAMES, problems=summary, errors=by_field, field_id=problems.field_id,
-                           location_tz=location(s).timezone, loc_slug=calendars.location_slug(location(s))), status
+                           location_tz=location(s).timezone, timezones=TIMEZONES, loc_slug=calendars.location_slug(location(s))), status
 
 
 def _save(s, cal: Calendar | None):
