@@ -266,3 +266,23 @@ def test_login_throttle_is_shared_by_two_app_instances(app, factory, clock, runt
         assert r.status_code == 429 and "Too many failed sign-ins" in r.get_data(as_text=True)
     clock.advance(minutes=16)
     assert second_browser.post("/login", {"email": "alice@example.com", "password": PASSWORD}).status_code == 302
+
+
+def test_hostile_form_input_is_a_4xx_never_a_500(signed_in, two_worlds, app):
+    one, _ = two_worlds
+    r = signed_in.post(f"/calendars/{one.calendar_id}/members/{one.bob_id}", {"override_rows": "99999999999"})
+    assert r.status_code == 302  # the row count is bounded; no rows given, nothing wrong
+    r = signed_in.post("/calendars/new", _form(two_worlds, name="x" * 300, kind="weekly", timezone="Mars/Base",
+                                               **{f"m-{one.alice_id}-priority": "lots"}))
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "name" in html and "kind" in html
+    bad_date = {"override_rows": "1", "ov-0-date": "2026-13-45", "ov-0-off": "on"}
+    r = signed_in.post(f"/calendars/{one.calendar_id}/members/{one.bob_id}", bad_date)
+    assert r.status_code == 422 and 'href="#field-date_overrides"' in r.get_data(as_text=True)
+    # A location user sees calendars but cannot create one.
+    r = signed_in.post("/settings/users", {"first_name": "Uma", "email": "uma@example.com", "password": PASSWORD,
+                                           "role": "user"})
+    uma = Browser(app.test_client())
+    uma.sign_in("uma@example.com")
+    assert uma.get("/calendars").status_code == 200
+    assert uma.post("/calendars/new", _form(two_worlds, name="Uma's")).status_code == 403

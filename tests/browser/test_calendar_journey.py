@@ -137,6 +137,11 @@ def test_calendar_journey(browser_instance, live_server, factory, clock, runtime
     page.get_by_role("link", name="Next 7 days of Discovery call").click()
     expect(page.get_by_role("link", name="Robin Visitor – Discovery call")).to_have_count(0)
 
+    # My profile → Integrations: Zoom and Google Calendar side by side.
+    page.goto(f"{base}/profile")
+    expect(page.get_by_role("heading", name="Google Calendar")).to_be_visible()
+    shot(page, "calendars-profile-integrations")
+
     # Phone width: the list, the form and the week stay readable.
     phone = browser_instance.new_context(viewport={"width": 390, "height": 844}, timezone_id="America/New_York")
     phone_page = phone.new_page()

@@ -64,11 +64,17 @@ def weekly_from_form(form, prefix: str = "availability") -> dict[str, list[list[
         raise ValidationError(exc.message, fields={k.split("[", 1)[0]: v for k, v in (exc.fields or {}).items()}) from None
 
 
+def _row_count(form) -> int:
+    """How many override rows the form sent (bounded: the count is client input)."""
+    raw = str(form.get("override_rows", ""))[:6]
+    return min(int(raw), availability.MAX_OVERRIDES) if raw.isdigit() else 0
+
+
 def overrides_from_form(form) -> dict[str, list[list[str]]]:
     """Rows of date + from/to, or date + "day off"; a row without a date is ignored."""
     out: dict[str, list[list[str]]] = {}
     errors: dict[str, list[str]] = {}
-    for i in range(int(form.get("override_rows", "0") or 0) if str(form.get("override_rows", "")).isdigit() else 0):
+    for i in range(_row_count(form)):
         day = form.get(f"ov-{i}-date", "").strip()
         if not day:
             continue
@@ -255,10 +261,8 @@ def _member_form(member) -> dict:
 
 def _override_rows(form, overrides: dict | None) -> list[dict]:
     if form is not None:
-        count = int(form.get("override_rows", "0")) if str(form.get("override_rows", "")).isdigit() else 0
-        rows = [{"date": form.get(f"ov-{i}-date", ""), "from": form.get(f"ov-{i}-from", ""),
-                 "to": form.get(f"ov-{i}-to", ""), "off": bool(form.get(f"ov-{i}-off"))} for i in range(min(count, 200))]
-        return rows
+        return [{"date": form.get(f"ov-{i}-date", ""), "from": form.get(f"ov-{i}-from", ""),
+                 "to": form.get(f"ov-{i}-to", ""), "off": bool(form.get(f"ov-{i}-off"))} for i in range(_row_count(form))]
     rows = []
     for day, ranges in sorted((overrides or {}).items()):
         if not ranges:
