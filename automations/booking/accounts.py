@@ -1,5 +1,6 @@
 """Staff accounts: create a user who can sign in, set a password, check a sign-in; and what the settings
-pages change about a location (name, time zone, sender defaults, API keys).
+pages change about a location (name, time zone, sender defaults). API keys live in
+``automations.booking.locations`` (the API's and the pages' one path).
 
 Passwords are hashed with werkzeug.security (scrypt, salted): a well-kept implementation we already
 depend on through Flask. Roles: ``admin`` (location admin) and ``user``.
@@ -14,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from automations.errors import Conflict, NotFound, ValidationError
-from automations.store.models import ApiKey, Location, User
+from automations.errors import Conflict, ValidationError
+from automations.store.models import Location, User
 
 ROLES = ("admin", "user")
 MIN_PASSWORD = 8
@@ -118,15 +119,3 @@ def update_location(location: Location, *, name: str, timezone: str, email: str 
     if errors:
         raise ValidationError("invalid location settings", fields=errors)
     location.name, location.timezone, location.email, location.phone = name, timezone, email, phone
-
-
-def api_keys(session: Session, location_id: str) -> list[ApiKey]:
-    return list(session.scalars(select(ApiKey).where(ApiKey.location_id == location_id).order_by(ApiKey.created_at)))
-
-
-def revoke_api_key(session: Session, location_id: str, key_id: str) -> None:
-    """Delete a key: requests with it are refused from now on. Another location's key is not found."""
-    row = session.get(ApiKey, key_id)
-    if row is None or row.location_id != location_id:
-        raise NotFound(f"no API key {key_id!r}")
-    session.delete(row)

@@ -340,3 +340,12 @@ def slots(session: Session, calendar: Calendar, *, start: datetime, end: datetim
         ranked = sorted(free, key=lambda h: (-h.priority, h.position))
         out.append(Slot(at, at + length, [h.key for h in ranked if not h.key.startswith(CALENDAR_RESOURCE)]))
     return out
+
+
+def busy_times(session: Session, user_ids: Iterable[str], start: datetime, end: datetime,
+               limit: int = 2000) -> list[BusyBlock]:
+    """Time these users are busy outside Punctual (Google events, free/busy) overlapping ``[start, end)``:
+    what ``GET /users/{id}/busy-times`` and the calendar view show as blocked time."""
+    return list(session.scalars(select(BusyBlock).where(
+        BusyBlock.user_id.in_(list(user_ids)), BusyBlock.start_at < end, BusyBlock.end_at > start)
+        .order_by(BusyBlock.start_at).limit(limit)))

@@ -9,10 +9,10 @@ from datetime import timedelta
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
-from sqlalchemy import select
 
+from automations.booking import availability
 from automations.google import connections as google_connections
-from automations.store.models import BusyBlock, Calendar, GoogleConnection, User
+from automations.store.models import Calendar, GoogleConnection, User
 from web.api import serialize
 from web.api.common import BodySchema, QuerySchema, Timestamp, doc, json_body, now, owned, query_args, tx
 from web.integrations.google import google_service
@@ -40,8 +40,7 @@ def busy_times(user_id: str) -> ResponseReturnValue:
     end = start + timedelta(days=args["days"])
     with tx() as s:
         owned(s, User, user_id, "user")
-        rows = s.scalars(select(BusyBlock).where(BusyBlock.user_id == user_id, BusyBlock.start_at < end,
-                                                 BusyBlock.end_at > start).order_by(BusyBlock.start_at).limit(2000))
+        rows = availability.busy_times(s, [user_id], start, end)
         return {"items": [{"start_time": serialize.ts(b.start_at), "end_time": serialize.ts(b.end_at),
                            "title": b.title, "source": b.source} for b in rows]}
 

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.pages import auth, dashboard, history, recipes, settings, workflow_tools, workflows  # noqa: F401  (routes)
+from web.pages import (  # noqa: F401  (routes)
+    auth,
+    calendars,
+    dashboard,
+    history,
+    recipes,
+    settings,
+    workflow_tools,
+    workflows,
+)
 from web.pages.base import bp, csrf
 
 

@@ -1,55 +1,45 @@
 """Sign in and sign out, with login throttling.
 
-Throttling: after ``MAX_FAILURES`` failed attempts for one email, or from one address, within
-``WINDOW``, sign-in is refused (429) until the oldest failure ages out. The counter lives in
-:func:`allow_attempt` / :func:`record_failure` — the role the shared DB-backed limiter
-(``web/ratelimit.py``, being written for the API) will take over; until it lands this is per process.
+Throttling: after ``MAX_FAILURES`` failed attempts for one email, or from one address, within a
+``WINDOW`` (a fixed window), sign-in is refused (429) until the window ends. The failures are counted in
+the database (``automations.store.ratelimit``, the API's limiter), so every process and host shares the
+count: a second server does not grant five fresh guesses.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict, deque
 from datetime import datetime, timedelta
 
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import flash, g, redirect, render_template, request, session, url_for
 
 from automations.booking import accounts
+from automations.store import ratelimit
 from automations.store.db import transaction
 from web.pages.base import _factory, bp, clock_now
 
 MAX_FAILURES = 5
 WINDOW = timedelta(minutes=15)
-_lock = threading.Lock()
-
-
-def _failures() -> dict[str, deque[datetime]]:
-    """This app's failed attempts by key (one store per app, so tests and apps never share one)."""
-    return current_app.extensions.setdefault("punctual.login_failures", defaultdict(deque))
+_WINDOW_SECONDS = int(WINDOW.total_seconds())
 
 
 def _keys(email: str) -> list[str]:
-    return [f"email:{email.strip().lower()[:320]}", f"ip:{request.remote_addr}"]
+    return [f"login:email:{email.strip().lower()[:300]}", f"login:ip:{request.remote_addr}"]
 
 
 def allow_attempt(keys: list[str], now: datetime) -> timedelta | None:
     """None when an attempt may be made; else how long until one may."""
-    failures = _failures()
-    with _lock:
+    with transaction(_factory()) as s:
         for key in keys:
-            q = failures[key]
-            while q and q[0] <= now - WINDOW:
-                q.popleft()
-            if len(q) >= MAX_FAILURES:
-                return q[0] + WINDOW - now
+            count = ratelimit.peek(s, key, now=now, window_seconds=_WINDOW_SECONDS)
+            if count.hits >= MAX_FAILURES:
+                return timedelta(seconds=count.retry_after)
     return None
 
 
 def record_failure(keys: list[str], now: datetime) -> None:
-    failures = _failures()
-    with _lock:
+    with transaction(_factory()) as s:
         for key in keys:
-            failures[key].append(now)
+            ratelimit.hit(s, key, now=now, window_seconds=_WINDOW_SECONDS)
 
 
 def _safe_next(target: str | None) -> str:

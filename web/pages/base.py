@@ -100,7 +100,8 @@ def admin_required(view: Callable) -> Callable:
 
 
 NAV = [("Dashboard", "pages.dashboard"), ("Workflows", "pages.workflow_list"), ("Recipes", "pages.recipe_gallery"),
-       ("Contacts", "pages.contact_list"), ("Outbox", "pages.outbox"), ("Settings", "pages.settings_home")]
+       ("Calendars", "pages.calendar_list"), ("Contacts", "pages.contact_list"),
+       ("Outbox", "pages.outbox"), ("Settings", "pages.settings_home")]
 
 
 @bp.app_context_processor

@@ -1,7 +1,8 @@
 """Settings: the location (name, time zone, sender defaults), users (create, role), API keys (create, shown
 once; revoke), calendars' meeting locations, and My profile → Integrations → Zoom (connect, status,
 disconnect with "also delete future meetings"; the default meeting location with "apply to all my
-calendars"). Zoom and meeting locations go through ``automations.zoom.connections`` like the API."""
+calendars"), and Integrations → Google Calendar (connect, status, disconnect). Zoom and meeting locations go
+through ``automations.zoom.connections``, Google through ``automations.google.connections``, like the API."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from sqlalchemy import select
 
 from automations.booking import accounts, locations
 from automations.errors import PunctualError
+from automations.google import connections as google_connections
+from automations.google.connections import GoogleNotConfigured
 from automations.store.models import Calendar, CalendarMember, User, ZoomConnection
 from automations.zoom import connections as zoom_connections
 from automations.zoom.connections import ZoomNotConfigured
 from web.api.common import location, now, owned, tx
+from web.integrations.google import google_service
 from web.integrations.zoom import zoom_service
 from web.pages import problems
 from web.pages.base import admin_required, bp, error_page, login_required
@@ -99,9 +103,24 @@ def settings_api_keys():
     with tx() as s:
         if request.method == "POST":
             name = (request.form.get("name", "").strip() or "default")[:100]
-            new_key = locations.issue_key(s, location(s), now=now(), name=name)
+            _, new_key = locations.issue(s, location(s), now=now(), name=name)
             s.flush()
-        keys = accounts.api_keys(s, g.location_id)
+        keys = locations.keys(s, g.location_id)
+        return render_template("settings_api_keys.html", keys=keys, new_key=new_key)
+
+
+@bp.post("/settings/api-keys/<key_id>/rotate")
+@admin_required
+def settings_api_key_rotate(key_id: str):
+    with tx() as s:
+        try:
+            with s.begin_nested():
+                _, new_key = locations.rotate(s, locations.get(s, g.location_id, key_id), now())
+        except PunctualError as exc:
+            flash(exc.message, "error")
+            return redirect(url_for("pages.settings_api_keys"))
+        keys = locations.keys(s, g.location_id)
+        flash("API key rotated: the old key is refused from now on.", "success")
         return render_template("settings_api_keys.html", keys=keys, new_key=new_key)
 
 
@@ -109,7 +128,7 @@ def settings_api_keys():
 @admin_required
 def settings_api_key_revoke(key_id: str):
     with tx() as s:
-        accounts.revoke_api_key(s, g.location_id, key_id)
+        locations.revoke(locations.get(s, g.location_id, key_id), now())
     flash("API key revoked: requests using it are refused from now on.", "success")
     return redirect(url_for("pages.settings_api_keys"))
 
@@ -125,13 +144,14 @@ def settings_calendars():
         return render_template("settings_calendars.html", calendars=calendars, users=users, connected=connected)
 
 
-def _location_value(form) -> str | None:
-    """The meeting-location widget: ``zoom``, ``static`` + its text, or ``none``."""
-    choice = form.get("kind", "none")
+def location_choice(form, prefix: str = "") -> str | None:
+    """The meeting-location widget: ``zoom``, ``static`` + its text, or ``none`` (fields ``{prefix}kind`` and
+    ``{prefix}static``)."""
+    choice = form.get(f"{prefix}kind", "none")
     if choice == "zoom":
         return "zoom"
     if choice == "static":
-        return form.get("static", "")
+        return form.get(f"{prefix}static", "").strip() or None
     return None
 
 
@@ -144,7 +164,7 @@ def settings_member_location(calendar_id: str, user_id: str):
         acting = s.get(User, g.user.id)
         try:
             with s.begin_nested():
-                zoom_connections.set_member_location(s, calendar, user, _location_value(request.form), now=now(),
+                zoom_connections.set_member_location(s, calendar, user, location_choice(request.form), now=now(),
                                                      acting_user=acting)
         except PunctualError as exc:
             flash(f"{user.name}: {exc.message}", "error")
@@ -169,20 +189,31 @@ def profile():
             zoom_ready = True
         except ZoomNotConfigured:
             zoom_ready = False
+        try:
+            google_service()
+            google_ready = True
+        except GoogleNotConfigured:
+            google_ready = False
         return render_template("profile.html", user=user, conn=conn, zoom_ready=zoom_ready, memberships=memberships,
+                               google=google_connections.connection_for(s, user.id), google_ready=google_ready,
                                requests_today=zoom_connections.budget_used_today(conn, now()) if conn else 0,
                                daily_limit=zoom_connections.DAILY_BUDGET)
+
+
+def _start_oauth(service, not_configured: type[PunctualError]):
+    """Send the user's browser to the provider's consent page (Zoom and Google alike)."""
+    try:
+        url, _ = service().start(g.user.id, now=now())
+    except not_configured as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("pages.profile"))
+    return redirect(url)
 
 
 @bp.post("/profile/zoom/connect")
 @login_required
 def profile_zoom_connect():
-    try:
-        url, _ = zoom_service().start(g.user.id, now=now())
-    except ZoomNotConfigured as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("pages.profile"))
-    return redirect(url)
+    return _start_oauth(zoom_service, ZoomNotConfigured)
 
 
 @bp.post("/profile/zoom/disconnect")
@@ -198,6 +229,24 @@ def profile_zoom_disconnect():
     return redirect(url_for("pages.profile"))
 
 
+@bp.post("/profile/google/connect")
+@login_required
+def profile_google_connect():
+    return _start_oauth(google_service, GoogleNotConfigured)
+
+
+@bp.post("/profile/google/disconnect")
+@login_required
+def profile_google_disconnect():
+    try:
+        google_service().disconnect(g.user.id, now=now())
+    except PunctualError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("pages.profile"))
+    flash("Google Calendar disconnected: access was revoked at Google.", "success")
+    return redirect(url_for("pages.profile"))
+
+
 @bp.post("/profile/meeting-location")
 @login_required
 def profile_meeting_location():
@@ -206,7 +255,7 @@ def profile_meeting_location():
         try:
             with s.begin_nested():
                 changed = zoom_connections.set_default_location(
-                    s, user, _location_value(request.form), apply_to_calendars=request.form.get("apply_to_calendars") == "on",
+                    s, user, location_choice(request.form), apply_to_calendars=request.form.get("apply_to_calendars") == "on",
                     now=now(), acting_user=user)
         except PunctualError as exc:
             flash(exc.message, "error")
