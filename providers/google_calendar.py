@@ -34,7 +34,6 @@ Base URLs are injectable so tests point the client at ``tests/fakes/google_serve
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -45,7 +44,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,6 +57,7 @@ from automations.errors import (
     RetryableProviderError,
     Unauthorized,
 )
+from providers.oauth_http import OAuthHttpClient, code_challenge_s256, json_or_empty, make_code_verifier
 
 DEFAULT_OAUTH_BASE = "https://accounts.google.com"  # + /o/oauth2/v2/auth
 DEFAULT_TOKEN_BASE = "https://oauth2.googleapis.com"  # + /token, /revoke
@@ -81,7 +80,6 @@ PROP_VERSION = "punctual_version"
 PROP_FINGERPRINT = "punctual_fingerprint"
 
 REFRESH_MARGIN = timedelta(seconds=60)
-RETRY_AFTER_MAX = timedelta(days=2)
 MAX_SYNC_PAGES = 1000  # a loop guard: 1000 pages of 250 is far beyond any one calendar's changes
 
 # Client-chosen event ids: base32hex characters, 5-1024 long (§4.4 A).
@@ -464,17 +462,6 @@ class PushNotification:
 # ------------------------------------------------------------------------------------------ functions
 
 
-def make_code_verifier() -> str:
-    """A fresh PKCE code verifier (43 characters from the unreserved set, RFC 7636 §4.1)."""
-    return secrets.token_urlsafe(32)
-
-
-def code_challenge_s256(verifier: str) -> str:
-    """The S256 challenge for ``verifier``: base64url(SHA-256(verifier)) without padding."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
 def new_channel_token() -> str:
     """A random secret for a watch channel's ``token`` (echoed in every notification; well under the
     ~256-character limit)."""
@@ -693,8 +680,12 @@ def verify_push(
 # --------------------------------------------------------------------------------------------- client
 
 
-class GoogleCalendarClient:
+class GoogleCalendarClient(OAuthHttpClient):
     """Calls Google for one OAuth client. Thread-safe as far as the underlying ``httpx.Client`` is."""
+
+    provider = "Google"
+    unavailable_error = GoogleUnavailable
+    rejected_error = GoogleRequestRejected
 
     def __init__(
         self,
@@ -722,19 +713,7 @@ class GoogleCalendarClient:
         self.clock: Clock = clock or SystemClock()
         # Punctual's workflows do the reminding, so by default Google sends attendees no e-mail of its own.
         self.send_updates = send_updates
-        self._owns_http = http is None
-        self.http = http if http is not None else httpx.Client(timeout=timeout)
-
-    def close(self) -> None:
-        """Close the ``httpx.Client`` if this object created it (an injected one belongs to the caller)."""
-        if self._owns_http:
-            self.http.close()
-
-    def __enter__(self) -> GoogleCalendarClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._init_http(http, timeout)
 
     def __repr__(self) -> str:
         return f"GoogleCalendarClient(client_id={self.client_id!r}, api_base={self.api_base!r})"
@@ -1143,7 +1122,7 @@ class GoogleCalendarClient:
         response = self._send("POST", f"{self.token_base}/token", op=op, headers=headers, data=form)
         if not response.is_success:
             raise self._oauth_error(response, op)
-        data = _json_object(response, op)
+        data = self._json_object(response, op)
         try:
             access = data["access_token"]
             expires_in = float(data["expires_in"])
@@ -1187,27 +1166,10 @@ class GoogleCalendarClient:
             return response
         raise self._api_error(response, op, sync=sync)
 
-    def _api_json(self, method: str, path: str, access_token: str, **kw: Any) -> dict[str, Any]:
-        response = self._api(method, path, access_token, **kw)
-        return _json_object(response, kw["op"])
-
-    def _send(self, method: str, url: str, *, op: str, **kw: Any) -> httpx.Response:
-        try:
-            return self.http.request(method, url, **kw)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            # Nothing reached Google: safe to retry anything.
-            raise GoogleUnavailable(f"Google {op}: cannot connect ({exc!r})", maybe_applied=False) from exc
-        except httpx.TimeoutException as exc:
-            raise GoogleUnavailable(f"Google {op}: timed out ({exc!r})") from exc
-        except httpx.HTTPError as exc:
-            raise GoogleUnavailable(f"Google {op}: transport error ({exc!r})") from exc
-        except httpx.InvalidURL as exc:  # not an HTTPError: a misconfigured base URL, permanent
-            raise GoogleRequestRejected(f"Google {op}: invalid URL ({exc})") from exc
-
     def _oauth_error(self, response: httpx.Response, op: str) -> GoogleError:
         """Token/revoke endpoint errors: ``{"error": "...", "error_description": "..."}`` (§4.1)."""
         status = response.status_code
-        body = _json_or_empty(response)
+        body = json_or_empty(response)
         error = body.get("error")
         # Some OAuth failures come in the API shape ({"error": {...}}); read both.
         if isinstance(error, Mapping):
@@ -1227,7 +1189,7 @@ class GoogleCalendarClient:
     def _api_error(self, response: httpx.Response, op: str, *, sync: bool) -> GoogleError:
         """API errors: ``{"error": {"code", "message", "errors": [{"reason", ...}]}}`` (§4.2)."""
         status = response.status_code
-        body = _json_or_empty(response)
+        body = json_or_empty(response)
         error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
         details = error.get("errors") if isinstance(error.get("errors"), list) else []
         reasons = [str(d.get("reason")) for d in details if isinstance(d, Mapping) and d.get("reason")]
@@ -1259,14 +1221,12 @@ class GoogleCalendarClient:
         return GoogleRequestRejected(message, **kw)
 
     def _rate_limited(self, response: httpx.Response, message: str, kw: dict[str, Any]) -> GoogleRateLimited:
-        now = self.clock.now()
-        retry_at = _parse_retry_after(response.headers.get("retry-after"), now)
+        now, retry_at = self._retry_at(response)
         retry_after = None if retry_at is None else max(0.0, (retry_at - now).total_seconds())
         return GoogleRateLimited(message, retry_at=retry_at, retry_after=retry_after, **kw)
 
     def _retry_after_seconds(self, response: httpx.Response) -> float | None:
-        now = self.clock.now()
-        retry_at = _parse_retry_after(response.headers.get("retry-after"), now)
+        now, retry_at = self._retry_at(response)
         return None if retry_at is None else max(0.0, (retry_at - now).total_seconds())
 
 
@@ -1315,41 +1275,3 @@ def _rfc3339(value: datetime) -> str:
 def _from_millis(value: Any) -> datetime:
     # Google sends ``expiration`` as a string of Unix milliseconds (§4.8).
     return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-
-
-def _json_object(response: httpx.Response, op: str) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise GoogleUnavailable(f"Google {op}: HTTP {response.status_code} with a non-JSON body") from exc
-    if not isinstance(data, dict):
-        raise GoogleUnavailable(f"Google {op}: HTTP {response.status_code} with a non-object JSON body")
-    return data
-
-
-def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _parse_retry_after(value: str | None, now: datetime) -> datetime | None:
-    """Retry-After as delay-seconds or an HTTP date (RFC 9110); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(seconds):
-            return None
-        # Clamp: a nonsense value must neither overflow timedelta nor park the work for years.
-        return now + timedelta(seconds=min(max(0.0, seconds), RETRY_AFTER_MAX.total_seconds()))
-    try:
-        return ensure_utc(parsedate_to_datetime(value))
-    except (TypeError, ValueError, IndexError):
-        return None
