@@ -50,7 +50,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from automations.clock import Clock, SystemClock, ensure_utc
+from automations.clock import Clock, ensure_utc
 from automations.errors import (
     PermanentProviderError,
     ProviderError,
@@ -702,21 +702,14 @@ class GoogleCalendarClient(OAuthHttpClient):
         send_updates: str = "none",
         timeout: float = 15.0,
     ) -> None:
-        self.client_id = client_id
-        self._client_secret = client_secret  # underscore: keep it out of casual logging of vars(client)
-        self.redirect_uri = redirect_uri
-        self.oauth_base = oauth_base.rstrip("/")
+        # The clock is for token expiry when no ``now`` is passed and to turn an HTTP-date Retry-After into
+        # seconds.
+        self._init_client(client_id=client_id, client_secret=client_secret, redirect_uri=redirect_uri,
+                          api_base=api_base, oauth_base=oauth_base, clock=clock, http=http, timeout=timeout)
         self.token_base = token_base.rstrip("/")
-        self.api_base = api_base.rstrip("/")
         self.scopes = tuple(scopes)
-        # Used for token expiry when no ``now`` is passed and to turn an HTTP-date Retry-After into seconds.
-        self.clock: Clock = clock or SystemClock()
         # Punctual's workflows do the reminding, so by default Google sends attendees no e-mail of its own.
         self.send_updates = send_updates
-        self._init_http(http, timeout)
-
-    def __repr__(self) -> str:
-        return f"GoogleCalendarClient(client_id={self.client_id!r}, api_base={self.api_base!r})"
 
     # ------------------------------------------------------------------------------------------ OAuth
 

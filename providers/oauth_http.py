@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Self
 
 import httpx
 
-from automations.clock import Clock
+from automations.clock import Clock, SystemClock
 from providers.headers import parse_retry_after
 
 #: The longest a provider's Retry-After may park work: a nonsense value must neither overflow timedelta
@@ -53,13 +53,37 @@ class OAuthHttpClient:
     unavailable_error: ClassVar[Callable[..., Exception]]
     rejected_error: ClassVar[Callable[..., Exception]]
 
+    client_id: str
+    redirect_uri: str
+    api_base: str
+    oauth_base: str
     http: httpx.Client
     clock: Clock
     _owns_http: bool
 
-    def _init_http(self, http: httpx.Client | None, timeout: float) -> None:
+    def _init_client(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        redirect_uri: str,
+        api_base: str,
+        oauth_base: str,
+        clock: Clock | None,
+        http: httpx.Client | None,
+        timeout: float,
+    ) -> None:
+        self.client_id = client_id
+        self._client_secret = client_secret  # underscore: keep it out of casual logging of vars(client)
+        self.redirect_uri = redirect_uri
+        self.api_base = api_base.rstrip("/")
+        self.oauth_base = oauth_base.rstrip("/")
+        self.clock = clock or SystemClock()
         self._owns_http = http is None
         self.http = http if http is not None else httpx.Client(timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(client_id={self.client_id!r}, api_base={self.api_base!r})"
 
     def close(self) -> None:
         """Close the ``httpx.Client`` if this object created it (an injected one belongs to the caller)."""

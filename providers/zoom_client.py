@@ -30,7 +30,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from automations.clock import Clock, SystemClock, ensure_utc
+from automations.clock import Clock, ensure_utc
 from automations.errors import (
     MeetingConnectionBroken,
     MeetingDailyLimit,
@@ -278,20 +278,12 @@ class ZoomClient(OAuthHttpClient):
         meeting_settings: Mapping[str, Any] | None = None,
         timeout: float = 15.0,
     ) -> None:
-        self.client_id = client_id
-        self._client_secret = client_secret  # underscore: keep it out of casual logging of vars(client)
-        self.redirect_uri = redirect_uri
-        self.api_base = api_base.rstrip("/")
-        self.oauth_base = oauth_base.rstrip("/")
-        # Only used to turn an ISO Retry-After into seconds; token expiry uses the ``now`` passed in.
-        self.clock: Clock = clock or SystemClock()
+        # The clock only turns an ISO Retry-After into seconds; token expiry uses the ``now`` passed in.
+        self._init_client(client_id=client_id, client_secret=client_secret, redirect_uri=redirect_uri,
+                          api_base=api_base, oauth_base=oauth_base, clock=clock, http=http, timeout=timeout)
         self.meeting_settings = dict(
             DEFAULT_MEETING_SETTINGS if meeting_settings is None else meeting_settings
         )
-        self._init_http(http, timeout)
-
-    def __repr__(self) -> str:
-        return f"ZoomClient(client_id={self.client_id!r}, api_base={self.api_base!r})"
 
     # ------------------------------------------------------------------------------------------ OAuth
 
