@@ -57,6 +57,7 @@ from automations.errors import (
     RetryableProviderError,
     Unauthorized,
 )
+from providers.headers import header
 from providers.oauth_http import OAuthHttpClient, code_challenge_s256, json_or_empty, make_code_verifier
 
 DEFAULT_OAUTH_BASE = "https://accounts.google.com"  # + /o/oauth2/v2/auth
@@ -632,13 +633,12 @@ def parse_push_headers(headers: Mapping[str, str]) -> PushNotification:
     """Read the ``X-Goog-*`` headers of a push (case-insensitive) without verifying them: use the channel id
     to look up the stored channel, then :func:`verify_push`. Raises :class:`GooglePushRejected` when a
     required header is missing."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    channel_id = lower.get("x-goog-channel-id")
-    resource_id = lower.get("x-goog-resource-id")
-    state = lower.get("x-goog-resource-state")
+    channel_id = header(headers, "x-goog-channel-id")
+    resource_id = header(headers, "x-goog-resource-id")
+    state = header(headers, "x-goog-resource-state")
     if not channel_id or not resource_id or not state:
         raise GooglePushRejected("missing X-Goog-Channel-ID, X-Goog-Resource-ID or X-Goog-Resource-State")
-    number = lower.get("x-goog-message-number")
+    number = header(headers, "x-goog-message-number")
     try:
         message_number = int(number) if number is not None else None
     except ValueError:
@@ -648,9 +648,9 @@ def parse_push_headers(headers: Mapping[str, str]) -> PushNotification:
         resource_id=resource_id,
         resource_state=state,
         message_number=message_number,
-        resource_uri=lower.get("x-goog-resource-uri"),
-        channel_expiration=lower.get("x-goog-channel-expiration"),
-        channel_token=lower.get("x-goog-channel-token"),
+        resource_uri=header(headers, "x-goog-resource-uri"),
+        channel_expiration=header(headers, "x-goog-channel-expiration"),
+        channel_token=header(headers, "x-goog-channel-token"),
     )
 
 
@@ -1138,27 +1138,6 @@ class GoogleCalendarClient(OAuthHttpClient):
             and new_refresh != previous_refresh,
         )
 
-    def _api(
-        self,
-        method: str,
-        path: str,
-        access_token: str,
-        *,
-        op: str,
-        json: Any = None,
-        params: Any = None,
-        extra_headers: Mapping[str, str] | None = None,
-        sync: bool = False,
-    ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
-        headers.update(extra_headers or {})
-        response = self._send(
-            method, f"{self.api_base}{path}", op=op, headers=headers, json=json, params=params
-        )
-        if response.is_success:
-            return response
-        raise self._api_error(response, op, sync=sync)
-
     def _oauth_error(self, response: httpx.Response, op: str) -> GoogleError:
         """Token/revoke endpoint errors: ``{"error": "...", "error_description": "..."}`` (§4.1)."""
         status = response.status_code
@@ -1179,7 +1158,7 @@ class GoogleCalendarClient(OAuthHttpClient):
             return GoogleInvalidGrant(message, **kw)
         return GoogleRequestRejected(message, **kw)
 
-    def _api_error(self, response: httpx.Response, op: str, *, sync: bool) -> GoogleError:
+    def _api_error(self, response: httpx.Response, op: str, *, sync: bool = False) -> GoogleError:
         """API errors: ``{"error": {"code", "message", "errors": [{"reason", ...}]}}`` (§4.2)."""
         status = response.status_code
         body = json_or_empty(response)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Self
 
@@ -96,7 +96,30 @@ class OAuthHttpClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _api(self, method: str, path: str, access_token: str, **kw: Any) -> httpx.Response:
+    def _api(
+        self,
+        method: str,
+        path: str,
+        access_token: str,
+        *,
+        op: str,
+        json: Any = None,
+        params: Any = None,
+        extra_headers: Mapping[str, str] | None = None,
+        **error_kw: Any,
+    ) -> httpx.Response:
+        """A REST call with the user's bearer token; a failure answer raises :meth:`_api_error` (which gets
+        ``error_kw``, e.g. whether a 404 means "no such meeting")."""
+        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+        headers.update(extra_headers or {})
+        response = self._send(
+            method, f"{self.api_base}{path}", op=op, headers=headers, json=json, params=params
+        )
+        if response.is_success:
+            return response
+        raise self._api_error(response, op, **error_kw)
+
+    def _api_error(self, response: httpx.Response, op: str, **kw: Any) -> Exception:
         raise NotImplementedError
 
     def _api_json(self, method: str, path: str, access_token: str, **kw: Any) -> dict[str, Any]:

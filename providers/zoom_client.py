@@ -415,22 +415,6 @@ class ZoomClient(OAuthHttpClient):
             return self._json_object(response, op)
         raise self._oauth_error(response, op)
 
-    def _api(
-        self,
-        method: str,
-        path: str,
-        access_token: str,
-        *,
-        op: str,
-        json: dict[str, Any] | None = None,
-        meeting: bool = False,
-    ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
-        response = self._send(method, f"{self.api_base}{path}", op=op, headers=headers, json=json)
-        if response.is_success:
-            return response
-        raise self._api_error(response, op, meeting=meeting)
-
     def _oauth_error(self, response: httpx.Response, op: str) -> ZoomError:
         """Token/revoke endpoint errors: ``{"reason","error"}`` (observed) or ``{"code","message"}`` (the
         documented 47xx table); both are read."""
@@ -456,7 +440,7 @@ class ZoomClient(OAuthHttpClient):
             return ZoomInvalidGrant(message, **kw)
         return ZoomRequestRejected(message, **kw)
 
-    def _api_error(self, response: httpx.Response, op: str, *, meeting: bool) -> ZoomError:
+    def _api_error(self, response: httpx.Response, op: str, *, meeting: bool = False) -> ZoomError:
         status = response.status_code
         tracking = response.headers.get("x-zm-trackingid")
         body = json_or_empty(response)

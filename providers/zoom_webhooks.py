@@ -34,6 +34,7 @@ from typing import Any
 
 from automations.clock import ensure_utc
 from automations.errors import BadRequest, Unauthorized
+from providers.headers import header
 
 SIGNATURE_HEADER = "x-zm-signature"
 TIMESTAMP_HEADER = "x-zm-request-timestamp"
@@ -133,8 +134,8 @@ def verify_request(
     verify_signature(
         secret_token,
         body=body,
-        signature=_header(headers, SIGNATURE_HEADER),
-        timestamp=_header(headers, TIMESTAMP_HEADER),
+        signature=header(headers, SIGNATURE_HEADER),
+        timestamp=header(headers, TIMESTAMP_HEADER),
         now=now,
         tolerance_seconds=tolerance_seconds,
     )
@@ -212,17 +213,6 @@ def parse_app_deauthorized(event: ZoomEvent | bytes | str) -> ZoomDeauthorizatio
         user_data_retention=_lenient_bool(payload.get("user_data_retention")),
         event_ts=event.event_ts,
     )
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    # Plain dicts are case-sensitive; Flask/Werkzeug and httpx headers are not.
-    for key, candidate in headers.items():
-        if key.lower() == name:
-            return candidate
-    return None
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from automations.errors import Conflict, NotFound, ValidationError
+from automations.errors import Conflict, ValidationError
+from automations.store.db import get_in_location
 from automations.store.models import ApiKey, Location, User
 
 ROLES = ("admin", "user")
@@ -126,7 +127,4 @@ def api_keys(session: Session, location_id: str) -> list[ApiKey]:
 
 def revoke_api_key(session: Session, location_id: str, key_id: str) -> None:
     """Delete a key: requests with it are refused from now on. Another location's key is not found."""
-    row = session.get(ApiKey, key_id)
-    if row is None or row.location_id != location_id:
-        raise NotFound(f"no API key {key_id!r}")
-    session.delete(row)
+    session.delete(get_in_location(session, ApiKey, location_id, key_id, "API key"))
