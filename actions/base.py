@@ -73,6 +73,20 @@ class StepType:
         raise NotImplementedError(f"{self.name} does not wait")
 
 
+class BranchingWait(StepType):
+    """A wait that leaves through one of ``exits``, fields naming where to go (a step id, ``end``, or empty
+    for the step after it), e.g. ``on_reply`` / ``on_timeout``."""
+
+    is_wait = True
+    exits: ClassVar[tuple[str, ...]] = ()
+
+    def targets(self, step: dict) -> dict[str, str]:
+        return {k: step[k] for k in self.exits if step.get(k) and step[k] != END}
+
+    def successors(self, step: dict) -> list[str | None]:
+        return [step.get(k) for k in self.exits]
+
+
 def branch(ctx: StepContext, target: str | None, log: str, reason: str) -> Outcome:
     """Go to ``target`` (a step id, ``end``, or None for the next step)."""
     if target == END:

@@ -6,8 +6,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
-from actions.sending import sender
-from automations.rendering import time_window
+from actions.sending import queue_to_contact, sender
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
 
@@ -36,8 +35,6 @@ class Call(StepType):
             return Outcome.next("skipped", f"skipped: {user.name or 'the assigned user'} has no phone number")
         template = {"whisper": ctx.step["whisper"], "user_phone": user.phone, "ring_timeout": ctx.step["ring_timeout"],
                     **sender(ctx, ctx.step, "from_number")}
-        msg = ctx.queue_message(channel="call", audience="contact", to_address=contact.phone, template=template,
-                                user_id=user.id)
-        return Outcome.next("queued", f"call queued: {user.name or user.phone} to {contact.phone}"
-                            + time_window.held_note(msg, ctx.now), message_id=msg.id)
+        return queue_to_contact(ctx, "call", contact.phone, template,
+                                f"call queued: {user.name or user.phone} to {contact.phone}", user_id=user.id)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
-from actions.sending import sender
-from automations.rendering import time_window
+from actions.sending import queue_to_contact, sender
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
 
@@ -44,6 +43,4 @@ class SendEmail(StepType):
             "cc": step.get("cc") or [],
             "bcc": step.get("bcc") or [],
         }
-        msg = ctx.queue_message(channel="email", audience="contact", to_address=contact.email, template=template)
-        return Outcome.next("queued", f"email queued to {contact.email}" + time_window.held_note(msg, ctx.now),
-                            message_id=msg.id)
+        return queue_to_contact(ctx, "email", contact.email, template, f"email queued to {contact.email}")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
-from actions.sending import sender
-from automations.rendering import time_window
+from actions.sending import queue_to_contact, sender
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
 
@@ -30,6 +29,4 @@ class SendSms(StepType):
         if contact.sms_dnd:
             return Outcome.next("skipped", "skipped: contact opted out of SMS")
         template = {"body": ctx.step["body"], "media_urls": ctx.step.get("media_urls") or [], **sender(ctx, ctx.step, "from_number")}
-        msg = ctx.queue_message(channel="sms", audience="contact", to_address=contact.phone, template=template)
-        return Outcome.next("queued", f"SMS queued to {contact.phone}" + time_window.held_note(msg, ctx.now),
-                            message_id=msg.id)
+        return queue_to_contact(ctx, "sms", contact.phone, template, f"SMS queued to {contact.phone}")

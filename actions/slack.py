@@ -8,6 +8,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
+from actions.sending import queue_to_contact
 from actions.webhook import HTTP_URL
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
@@ -27,6 +28,4 @@ class Slack(StepType):
     def run(self, ctx: StepContext) -> Outcome:
         step = ctx.step
         template = {"webhook_url": step["webhook_url"], "text": step["text"], "blocks": step.get("blocks")}
-        msg = ctx.queue_message(channel="slack", audience="contact", to_address="slack", template=template,
-                                outbound=False)
-        return Outcome.next("queued", "Slack message queued", message_id=msg.id)
+        return queue_to_contact(ctx, "slack", "slack", template, "Slack message queued", outbound=False)

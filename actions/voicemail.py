@@ -7,8 +7,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from actions.base import StepSchema, StepType, register
-from actions.sending import sender
-from automations.rendering import time_window
+from actions.sending import queue_to_contact, sender
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
 
@@ -31,6 +30,5 @@ class Voicemail(StepType):
             return Outcome.next("skipped", "skipped: contact has no phone number")
         template = {"audio_url": ctx.step["audio_url"], "human_message": ctx.step.get("human_message"),
                     **sender(ctx, ctx.step, "from_number")}
-        msg = ctx.queue_message(channel="voicemail", audience="contact", to_address=contact.phone, template=template)
-        return Outcome.next("queued", f"voicemail drop queued to {contact.phone}" + time_window.held_note(msg, ctx.now),
-                            message_id=msg.id)
+        return queue_to_contact(ctx, "voicemail", contact.phone, template,
+                                f"voicemail drop queued to {contact.phone}")

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from marshmallow import fields
 
-from actions.base import END, StepSchema, StepType, branch, register
+from actions.base import BranchingWait, StepSchema, branch, register
 from actions.timing import SECONDS, TimeoutSchema
 from automations.runs import conditions
 from automations.runs.outcomes import Outcome
@@ -22,15 +22,9 @@ class WaitConditionSchema(StepSchema):
 
 
 @register("wait_condition")
-class WaitCondition(StepType):
+class WaitCondition(BranchingWait):
     schema = WaitConditionSchema
-    is_wait = True
-
-    def targets(self, step: dict) -> dict[str, str]:
-        return {k: step[k] for k in ("on_true", "on_timeout") if step.get(k) and step[k] != END}
-
-    def successors(self, step: dict) -> list[str | None]:
-        return [step.get("on_true"), step.get("on_timeout")]
+    exits = ("on_true", "on_timeout")
 
     def conditions(self, step: dict) -> dict[str, dict]:
         return {"condition": step["condition"]}

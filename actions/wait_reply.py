@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from marshmallow import fields, validate
 from sqlalchemy import select
 
-from actions.base import END, StepSchema, StepType, branch, register
+from actions.base import BranchingWait, StepSchema, branch, register
 from actions.timing import SECONDS, TimeoutSchema
 from automations.outbox import inbound
 from automations.runs.outcomes import Outcome
@@ -56,15 +56,9 @@ def _what(ctx: StepContext) -> tuple[str, datetime]:
 
 
 @register("wait_reply")
-class WaitReply(StepType):
+class WaitReply(BranchingWait):
     schema = WaitReplySchema
-    is_wait = True
-
-    def targets(self, step: dict) -> dict[str, str]:
-        return {k: step[k] for k in ("on_reply", "on_timeout") if step.get(k) and step[k] != END}
-
-    def successors(self, step: dict) -> list[str | None]:
-        return [step.get("on_reply"), step.get("on_timeout")]
+    exits = ("on_reply", "on_timeout")
 
     def _replied(self, ctx: StepContext, channel: str, since: datetime) -> Outcome | None:
         reply = inbound.reply_since(ctx.session, ctx.contact.id, channel, since)

@@ -13,6 +13,7 @@ from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
 from actions.base import StepSchema, StepType, register
+from actions.sending import queue_to_contact
 from automations.runs.outcomes import Outcome
 from automations.runs.step_context import StepContext
 
@@ -68,6 +69,5 @@ class Webhook(StepType):
         step = ctx.step
         template = {"url": step["url"], "method": step["method"], "headers": step.get("headers") or {},
                     "body": step.get("body"), "auth": step.get("auth")}
-        msg = ctx.queue_message(channel="webhook", audience="contact", to_address=step["url"][:2000],
-                                template=template, outbound=False)
-        return Outcome.next("queued", f"webhook {step['method']} queued", message_id=msg.id)
+        return queue_to_contact(ctx, "webhook", step["url"][:2000], template, f"webhook {step['method']} queued",
+                                outbound=False)

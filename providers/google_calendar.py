@@ -34,7 +34,6 @@ Base URLs are injectable so tests point the client at ``tests/fakes/google_serve
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -45,21 +44,21 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from automations.clock import Clock, SystemClock, ensure_utc
+from automations.clock import Clock, ensure_utc
 from automations.errors import (
     PermanentProviderError,
     ProviderError,
     RetryableProviderError,
     Unauthorized,
 )
-from providers.headers import HeaderItems
+from providers.headers import HeaderItems, header
+from providers.oauth_http import OAuthHttpClient, code_challenge_s256, json_or_empty, make_code_verifier
 
 DEFAULT_OAUTH_BASE = "https://accounts.google.com"  # + /o/oauth2/v2/auth
 DEFAULT_TOKEN_BASE = "https://oauth2.googleapis.com"  # + /token, /revoke
@@ -82,7 +81,6 @@ PROP_VERSION = "punctual_version"
 PROP_FINGERPRINT = "punctual_fingerprint"
 
 REFRESH_MARGIN = timedelta(seconds=60)
-RETRY_AFTER_MAX = timedelta(days=2)
 MAX_SYNC_PAGES = 1000  # a loop guard: 1000 pages of 250 is far beyond any one calendar's changes
 
 # Client-chosen event ids: base32hex characters, 5-1024 long (§4.4 A).
@@ -465,17 +463,6 @@ class PushNotification:
 # ------------------------------------------------------------------------------------------ functions
 
 
-def make_code_verifier() -> str:
-    """A fresh PKCE code verifier (43 characters from the unreserved set, RFC 7636 §4.1)."""
-    return secrets.token_urlsafe(32)
-
-
-def code_challenge_s256(verifier: str) -> str:
-    """The S256 challenge for ``verifier``: base64url(SHA-256(verifier)) without padding."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
 def new_channel_token() -> str:
     """A random secret for a watch channel's ``token`` (echoed in every notification; well under the
     ~256-character limit)."""
@@ -646,13 +633,12 @@ def parse_push_headers(headers: HeaderItems) -> PushNotification:
     """Read the ``X-Goog-*`` headers of a push (case-insensitive) without verifying them: use the channel id
     to look up the stored channel, then :func:`verify_push`. Raises :class:`GooglePushRejected` when a
     required header is missing."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    channel_id = lower.get("x-goog-channel-id")
-    resource_id = lower.get("x-goog-resource-id")
-    state = lower.get("x-goog-resource-state")
+    channel_id = header(headers, "x-goog-channel-id")
+    resource_id = header(headers, "x-goog-resource-id")
+    state = header(headers, "x-goog-resource-state")
     if not channel_id or not resource_id or not state:
         raise GooglePushRejected("missing X-Goog-Channel-ID, X-Goog-Resource-ID or X-Goog-Resource-State")
-    number = lower.get("x-goog-message-number")
+    number = header(headers, "x-goog-message-number")
     try:
         message_number = int(number) if number is not None else None
     except ValueError:
@@ -662,9 +648,9 @@ def parse_push_headers(headers: HeaderItems) -> PushNotification:
         resource_id=resource_id,
         resource_state=state,
         message_number=message_number,
-        resource_uri=lower.get("x-goog-resource-uri"),
-        channel_expiration=lower.get("x-goog-channel-expiration"),
-        channel_token=lower.get("x-goog-channel-token"),
+        resource_uri=header(headers, "x-goog-resource-uri"),
+        channel_expiration=header(headers, "x-goog-channel-expiration"),
+        channel_token=header(headers, "x-goog-channel-token"),
     )
 
 
@@ -694,8 +680,12 @@ def verify_push(
 # --------------------------------------------------------------------------------------------- client
 
 
-class GoogleCalendarClient:
+class GoogleCalendarClient(OAuthHttpClient):
     """Calls Google for one OAuth client. Thread-safe as far as the underlying ``httpx.Client`` is."""
+
+    provider = "Google"
+    unavailable_error = GoogleUnavailable
+    rejected_error = GoogleRequestRejected
 
     def __init__(
         self,
@@ -712,33 +702,14 @@ class GoogleCalendarClient:
         send_updates: str = "none",
         timeout: float = 15.0,
     ) -> None:
-        self.client_id = client_id
-        self._client_secret = client_secret  # underscore: keep it out of casual logging of vars(client)
-        self.redirect_uri = redirect_uri
-        self.oauth_base = oauth_base.rstrip("/")
+        # The clock is for token expiry when no ``now`` is passed and to turn an HTTP-date Retry-After into
+        # seconds.
+        self._init_client(client_id=client_id, client_secret=client_secret, redirect_uri=redirect_uri,
+                          api_base=api_base, oauth_base=oauth_base, clock=clock, http=http, timeout=timeout)
         self.token_base = token_base.rstrip("/")
-        self.api_base = api_base.rstrip("/")
         self.scopes = tuple(scopes)
-        # Used for token expiry when no ``now`` is passed and to turn an HTTP-date Retry-After into seconds.
-        self.clock: Clock = clock or SystemClock()
         # Punctual's workflows do the reminding, so by default Google sends attendees no e-mail of its own.
         self.send_updates = send_updates
-        self._owns_http = http is None
-        self.http = http if http is not None else httpx.Client(timeout=timeout)
-
-    def close(self) -> None:
-        """Close the ``httpx.Client`` if this object created it (an injected one belongs to the caller)."""
-        if self._owns_http:
-            self.http.close()
-
-    def __enter__(self) -> GoogleCalendarClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"GoogleCalendarClient(client_id={self.client_id!r}, api_base={self.api_base!r})"
 
     # ------------------------------------------------------------------------------------------ OAuth
 
@@ -1144,7 +1115,7 @@ class GoogleCalendarClient:
         response = self._send("POST", f"{self.token_base}/token", op=op, headers=headers, data=form)
         if not response.is_success:
             raise self._oauth_error(response, op)
-        data = _json_object(response, op)
+        data = self._json_object(response, op)
         try:
             access = data["access_token"]
             expires_in = float(data["expires_in"])
@@ -1167,48 +1138,10 @@ class GoogleCalendarClient:
             and new_refresh != previous_refresh,
         )
 
-    def _api(
-        self,
-        method: str,
-        path: str,
-        access_token: str,
-        *,
-        op: str,
-        json: Any = None,
-        params: Any = None,
-        extra_headers: Mapping[str, str] | None = None,
-        sync: bool = False,
-    ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
-        headers.update(extra_headers or {})
-        response = self._send(
-            method, f"{self.api_base}{path}", op=op, headers=headers, json=json, params=params
-        )
-        if response.is_success:
-            return response
-        raise self._api_error(response, op, sync=sync)
-
-    def _api_json(self, method: str, path: str, access_token: str, **kw: Any) -> dict[str, Any]:
-        response = self._api(method, path, access_token, **kw)
-        return _json_object(response, kw["op"])
-
-    def _send(self, method: str, url: str, *, op: str, **kw: Any) -> httpx.Response:
-        try:
-            return self.http.request(method, url, **kw)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            # Nothing reached Google: safe to retry anything.
-            raise GoogleUnavailable(f"Google {op}: cannot connect ({exc!r})", maybe_applied=False) from exc
-        except httpx.TimeoutException as exc:
-            raise GoogleUnavailable(f"Google {op}: timed out ({exc!r})") from exc
-        except httpx.HTTPError as exc:
-            raise GoogleUnavailable(f"Google {op}: transport error ({exc!r})") from exc
-        except httpx.InvalidURL as exc:  # not an HTTPError: a misconfigured base URL, permanent
-            raise GoogleRequestRejected(f"Google {op}: invalid URL ({exc})") from exc
-
     def _oauth_error(self, response: httpx.Response, op: str) -> GoogleError:
         """Token/revoke endpoint errors: ``{"error": "...", "error_description": "..."}`` (§4.1)."""
         status = response.status_code
-        body = _json_or_empty(response)
+        body = json_or_empty(response)
         error = body.get("error")
         # Some OAuth failures come in the API shape ({"error": {...}}); read both.
         if isinstance(error, Mapping):
@@ -1225,10 +1158,10 @@ class GoogleCalendarClient:
             return GoogleInvalidGrant(message, **kw)
         return GoogleRequestRejected(message, **kw)
 
-    def _api_error(self, response: httpx.Response, op: str, *, sync: bool) -> GoogleError:
+    def _api_error(self, response: httpx.Response, op: str, *, sync: bool = False, **_: Any) -> GoogleError:
         """API errors: ``{"error": {"code", "message", "errors": [{"reason", ...}]}}`` (§4.2)."""
         status = response.status_code
-        body = _json_or_empty(response)
+        body = json_or_empty(response)
         raw_error = body.get("error")
         error = raw_error if isinstance(raw_error, Mapping) else {}
         raw_details = error.get("errors")
@@ -1262,14 +1195,12 @@ class GoogleCalendarClient:
         return GoogleRequestRejected(message, **kw)
 
     def _rate_limited(self, response: httpx.Response, message: str, kw: dict[str, Any]) -> GoogleRateLimited:
-        now = self.clock.now()
-        retry_at = _parse_retry_after(response.headers.get("retry-after"), now)
+        now, retry_at = self._retry_at(response)
         retry_after = None if retry_at is None else max(0.0, (retry_at - now).total_seconds())
         return GoogleRateLimited(message, retry_at=retry_at, retry_after=retry_after, **kw)
 
     def _retry_after_seconds(self, response: httpx.Response) -> float | None:
-        now = self.clock.now()
-        retry_at = _parse_retry_after(response.headers.get("retry-after"), now)
+        now, retry_at = self._retry_at(response)
         return None if retry_at is None else max(0.0, (retry_at - now).total_seconds())
 
 
@@ -1318,41 +1249,3 @@ def _rfc3339(value: datetime) -> str:
 def _from_millis(value: Any) -> datetime:
     # Google sends ``expiration`` as a string of Unix milliseconds (§4.8).
     return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-
-
-def _json_object(response: httpx.Response, op: str) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise GoogleUnavailable(f"Google {op}: HTTP {response.status_code} with a non-JSON body") from exc
-    if not isinstance(data, dict):
-        raise GoogleUnavailable(f"Google {op}: HTTP {response.status_code} with a non-object JSON body")
-    return data
-
-
-def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _parse_retry_after(value: str | None, now: datetime) -> datetime | None:
-    """Retry-After as delay-seconds or an HTTP date (RFC 9110); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(seconds):
-            return None
-        # Clamp: a nonsense value must neither overflow timedelta nor park the work for years.
-        return now + timedelta(seconds=min(max(0.0, seconds), RETRY_AFTER_MAX.total_seconds()))
-    try:
-        return ensure_utc(parsedate_to_datetime(value))
-    except (TypeError, ValueError, IndexError):
-        return None

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
@@ -28,6 +29,7 @@ from automations.errors import PermanentProviderError, ProviderError, RetryableP
 from providers.headers import header, parse_retry_after
 
 TWILIO_API_BASE_URL = "https://api.twilio.com"
+T = TypeVar("T")
 
 #: What a Twilio call can raise that is not a bug of ours: senders catch exactly these and translate them.
 TWILIO_CALL_ERRORS = (TwilioException, requests.exceptions.RequestException, OSError)
@@ -185,6 +187,39 @@ def make_client(
         raise ValueError("Twilio account_sid and auth_token are required")
     router = RoutingHttpClient(base_url, inner=http_client, timeout=timeout)
     return Client(account_sid, auth_token, http_client=router), router
+
+
+class TwilioSender:
+    """Base of the Twilio senders: the routed official client, the default sender number and status-callback
+    URL, and every Twilio call made through :meth:`_twilio` so failures reach the caller as our errors."""
+
+    name = "twilio"
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        from_number: str | None = None,
+        status_callback: str | None = None,
+        base_url: str = TWILIO_API_BASE_URL,
+        http_client: HttpClient | None = None,
+        timeout: float = 10.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self.client, self._router = make_client(
+            account_sid, auth_token, base_url=base_url, http_client=http_client, timeout=timeout
+        )
+        self.from_number = from_number
+        self.status_callback = status_callback
+        self._clock = clock
+
+    def _twilio(self, call: Callable[..., T], **kwargs: Any) -> T:
+        """``call(**kwargs)`` with anything Twilio raises translated (:func:`translate_twilio_error`)."""
+        try:
+            return call(**kwargs)
+        except TWILIO_CALL_ERRORS as exc:
+            raise translate_twilio_error(exc, self._router.last_response_headers(), self._clock) from exc
 
 
 def translate_twilio_error(

@@ -7,24 +7,20 @@ routed to an injectable base URL (§2.8). Errors come back as our ProviderError 
 
 from __future__ import annotations
 
-from twilio.http import HttpClient
+from typing import Any
 
-from automations.clock import Clock
 from automations.errors import PermanentProviderError
 from providers.base import OutgoingSms, SendResult
 from providers.twilio_common import (
-    TWILIO_API_BASE_URL,
-    TWILIO_CALL_ERRORS,
-    make_client,
+    TwilioSender,
     map_message_status,
-    translate_twilio_error,
 )
 
 MAX_BODY_CHARS = 1600  # Twilio rejects longer bodies with 21617 (§2.3)
 MAX_MEDIA_URLS = 10  # MediaUrl may repeat up to 10 times (§2.1)
 
 
-class TwilioSmsSender:
+class TwilioSmsSender(TwilioSender):
     """Sends SMS/MMS through Twilio.
 
     Sender: ``sms.from_number`` / ``sms.messaging_service_sid`` if set, else the constructor defaults; a
@@ -32,37 +28,16 @@ class TwilioSmsSender:
     ``status_callback`` is the default delivery-receipt URL (``sms.status_callback`` overrides it).
     """
 
-    name = "twilio"
-
-    def __init__(
-        self,
-        account_sid: str,
-        auth_token: str,
-        *,
-        from_number: str | None = None,
-        messaging_service_sid: str | None = None,
-        status_callback: str | None = None,
-        base_url: str = TWILIO_API_BASE_URL,
-        http_client: HttpClient | None = None,
-        timeout: float = 10.0,
-        validity_period: int | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        self.client, self._router = make_client(
-            account_sid, auth_token, base_url=base_url, http_client=http_client, timeout=timeout
-        )
-        self.from_number = from_number
+    def __init__(self, account_sid: str, auth_token: str, *, messaging_service_sid: str | None = None,
+                 validity_period: int | None = None, **kw: Any) -> None:
+        """``kw``: the :class:`TwilioSender` settings (from_number, status_callback, base_url, ...)."""
+        super().__init__(account_sid, auth_token, **kw)
         self.messaging_service_sid = messaging_service_sid
-        self.status_callback = status_callback
         self.validity_period = validity_period
-        self._clock = clock
 
     def send(self, sms: OutgoingSms) -> SendResult:
         kwargs = self._create_kwargs(sms)
-        try:
-            message = self.client.messages.create(**kwargs)
-        except TWILIO_CALL_ERRORS as exc:
-            raise translate_twilio_error(exc, self._router.last_response_headers(), self._clock) from exc
+        message = self._twilio(self.client.messages.create, **kwargs)
         twilio_status = getattr(message, "status", None)
         detail = {
             "twilio_status": twilio_status,

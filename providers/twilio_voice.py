@@ -16,19 +16,15 @@ map exactly as for SMS.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from twilio.http import HttpClient
 from twilio.twiml.voice_response import VoiceResponse
 
-from automations.clock import Clock
 from automations.errors import PermanentProviderError
 from providers.base import SendResult
 from providers.twilio_common import (
-    TWILIO_API_BASE_URL,
-    TWILIO_CALL_ERRORS,
-    make_client,
+    TwilioSender,
     map_call_status,
-    translate_twilio_error,
 )
 
 MAX_INLINE_TWIML = 4000  # Twilio's limit for the Twiml parameter (§3.1)
@@ -102,37 +98,19 @@ def _check_twiml(twiml: str) -> str:
     return twiml
 
 
-class TwilioVoiceCaller:
+class TwilioVoiceCaller(TwilioSender):
     """Places reminder calls and voicemail drops through Twilio Voice.
 
     ``from_number`` is the default caller (a Twilio number or verified caller ID); ``status_callback`` the
     default URL for call progress events (initiated, ringing, answered, completed; §3.4).
     """
 
-    name = "twilio"
-
-    def __init__(
-        self,
-        account_sid: str,
-        auth_token: str,
-        *,
-        from_number: str | None = None,
-        status_callback: str | None = None,
-        base_url: str = TWILIO_API_BASE_URL,
-        http_client: HttpClient | None = None,
-        timeout: float = 10.0,
-        voice: str = "alice",
-        machine_detection_timeout: int = 30,
-        clock: Clock | None = None,
-    ) -> None:
-        self.client, self._router = make_client(
-            account_sid, auth_token, base_url=base_url, http_client=http_client, timeout=timeout
-        )
-        self.from_number = from_number
-        self.status_callback = status_callback
+    def __init__(self, account_sid: str, auth_token: str, *, voice: str = "alice",
+                 machine_detection_timeout: int = 30, **kw: Any) -> None:
+        """``kw``: the :class:`TwilioSender` settings (from_number, status_callback, base_url, ...)."""
+        super().__init__(account_sid, auth_token, **kw)
         self.voice = voice
         self.machine_detection_timeout = machine_detection_timeout
-        self._clock = clock
 
     def call(self, call: OutgoingCall) -> SendResult:
         """Ring the user with a whisper, then connect them to the contact."""
@@ -200,10 +178,7 @@ class TwilioVoiceCaller:
         if callback:
             kwargs["status_callback"] = callback
             kwargs["status_callback_event"] = list(CALL_PROGRESS_EVENTS)
-        try:
-            created = self.client.calls.create(**kwargs)
-        except TWILIO_CALL_ERRORS as exc:
-            raise translate_twilio_error(exc, self._router.last_response_headers(), self._clock) from exc
+        created = self._twilio(self.client.calls.create, **kwargs)
         twilio_status = getattr(created, "status", None)
         return SendResult(
             provider=self.name,
@@ -213,7 +188,4 @@ class TwilioVoiceCaller:
         )
 
     def _update(self, call_sid: str, **kwargs: str) -> None:
-        try:
-            self.client.calls(call_sid).update(**kwargs)
-        except TWILIO_CALL_ERRORS as exc:
-            raise translate_twilio_error(exc, self._router.last_response_headers(), self._clock) from exc
+        self._twilio(self.client.calls(call_sid).update, **kwargs)

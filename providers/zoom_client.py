@@ -22,8 +22,6 @@ Base URLs are injectable so tests point the client at ``tests/fakes/zoom_server.
 from __future__ import annotations
 
 import base64
-import hashlib
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,7 +30,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from automations.clock import Clock, SystemClock, ensure_utc
+from automations.clock import Clock, ensure_utc
 from automations.errors import (
     MeetingConnectionBroken,
     MeetingDailyLimit,
@@ -41,7 +39,9 @@ from automations.errors import (
     ProviderError,
 )
 from providers.base import MeetingInfo, MeetingRequest
-from providers.headers import parse_retry_after
+from providers.oauth_http import OAuthHttpClient, json_or_empty
+from providers.oauth_http import code_challenge_s256 as code_challenge_s256  # re-exported for callers
+from providers.oauth_http import make_code_verifier as make_code_verifier  # re-exported for callers
 
 DEFAULT_API_BASE = "https://api.zoom.us/v2"
 DEFAULT_OAUTH_BASE = "https://zoom.us"
@@ -64,7 +64,6 @@ AGENDA_MAX = 2000
 
 # Without a Retry-After on a per-second 429 the contract says to back off 1-2 s; the caller adds jitter.
 QPS_DEFAULT_RETRY_AFTER = 1.0
-RETRY_AFTER_MAX = timedelta(days=2)
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -224,18 +223,7 @@ class ZoomMeeting(MeetingInfo):
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
-# ----------------------------------------------------------------------------------------------- PKCE
-
-
-def make_code_verifier() -> str:
-    """A fresh PKCE code verifier (43 characters from the unreserved set, RFC 7636 §4.1)."""
-    return secrets.token_urlsafe(32)
-
-
-def code_challenge_s256(verifier: str) -> str:
-    """The S256 challenge for ``verifier``: base64url(SHA-256(verifier)) without padding."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+# -------------------------------------------------------------------------------------------- helpers
 
 
 def meeting_body(request: MeetingRequest, *, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -270,8 +258,12 @@ def next_utc_midnight(now: datetime) -> datetime:
 # --------------------------------------------------------------------------------------------- client
 
 
-class ZoomClient:
+class ZoomClient(OAuthHttpClient):
     """Calls Zoom for one OAuth app. Thread-safe as far as the underlying ``httpx.Client`` is."""
+
+    provider = "Zoom"
+    unavailable_error = ZoomUnavailable
+    rejected_error = ZoomRequestRejected
 
     def __init__(
         self,
@@ -286,32 +278,12 @@ class ZoomClient:
         meeting_settings: Mapping[str, Any] | None = None,
         timeout: float = 15.0,
     ) -> None:
-        self.client_id = client_id
-        self._client_secret = client_secret  # underscore: keep it out of casual logging of vars(client)
-        self.redirect_uri = redirect_uri
-        self.api_base = api_base.rstrip("/")
-        self.oauth_base = oauth_base.rstrip("/")
-        # Only used to turn an ISO Retry-After into seconds; token expiry uses the ``now`` passed in.
-        self.clock: Clock = clock or SystemClock()
+        # The clock only turns an ISO Retry-After into seconds; token expiry uses the ``now`` passed in.
+        self._init_client(client_id=client_id, client_secret=client_secret, redirect_uri=redirect_uri,
+                          api_base=api_base, oauth_base=oauth_base, clock=clock, http=http, timeout=timeout)
         self.meeting_settings = dict(
             DEFAULT_MEETING_SETTINGS if meeting_settings is None else meeting_settings
         )
-        self._owns_http = http is None
-        self.http = http if http is not None else httpx.Client(timeout=timeout)
-
-    def close(self) -> None:
-        """Close the ``httpx.Client`` if this object created it (an injected one belongs to the caller)."""
-        if self._owns_http:
-            self.http.close()
-
-    def __enter__(self) -> ZoomClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"ZoomClient(client_id={self.client_id!r}, api_base={self.api_base!r})"
 
     # ------------------------------------------------------------------------------------------ OAuth
 
@@ -440,48 +412,15 @@ class ZoomClient:
         headers = {"Authorization": self._basic_auth(), "Accept": "application/json"}
         response = self._send("POST", f"{self.oauth_base}{path}", op=op, headers=headers, data=form)
         if response.is_success:
-            return _json_object(response, op)
+            return self._json_object(response, op)
         raise self._oauth_error(response, op)
-
-    def _api(
-        self,
-        method: str,
-        path: str,
-        access_token: str,
-        *,
-        op: str,
-        json: dict[str, Any] | None = None,
-        meeting: bool = False,
-    ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
-        response = self._send(method, f"{self.api_base}{path}", op=op, headers=headers, json=json)
-        if response.is_success:
-            return response
-        raise self._api_error(response, op, meeting=meeting)
-
-    def _api_json(self, method: str, path: str, access_token: str, **kw: Any) -> dict[str, Any]:
-        response = self._api(method, path, access_token, **kw)
-        return _json_object(response, kw["op"])
-
-    def _send(self, method: str, url: str, *, op: str, **kw: Any) -> httpx.Response:
-        try:
-            return self.http.request(method, url, **kw)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            # Nothing reached Zoom: safe to retry even a create.
-            raise ZoomUnavailable(f"Zoom {op}: cannot connect ({exc!r})", maybe_applied=False) from exc
-        except httpx.TimeoutException as exc:
-            raise ZoomUnavailable(f"Zoom {op}: timed out ({exc!r})") from exc
-        except httpx.HTTPError as exc:
-            raise ZoomUnavailable(f"Zoom {op}: transport error ({exc!r})") from exc
-        except httpx.InvalidURL as exc:  # not an HTTPError: a misconfigured base URL, permanent
-            raise ZoomRequestRejected(f"Zoom {op}: invalid URL ({exc})") from exc
 
     def _oauth_error(self, response: httpx.Response, op: str) -> ZoomError:
         """Token/revoke endpoint errors: ``{"reason","error"}`` (observed) or ``{"code","message"}`` (the
         documented 47xx table); both are read."""
         status = response.status_code
         tracking = response.headers.get("x-zm-trackingid")
-        body = _json_or_empty(response)
+        body = json_or_empty(response)
         error = body.get("error")
         zoom_code = body.get("code")
         reason = str(body.get("reason") or body.get("message") or body.get("error_description") or "")
@@ -501,10 +440,10 @@ class ZoomClient:
             return ZoomInvalidGrant(message, **kw)
         return ZoomRequestRejected(message, **kw)
 
-    def _api_error(self, response: httpx.Response, op: str, *, meeting: bool) -> ZoomError:
+    def _api_error(self, response: httpx.Response, op: str, *, meeting: bool = False, **_: Any) -> ZoomError:
         status = response.status_code
         tracking = response.headers.get("x-zm-trackingid")
-        body = _json_or_empty(response)
+        body = json_or_empty(response)
         zoom_code = body.get("code")
         text = str(body.get("message") or "")
         message = f"Zoom {op}: HTTP {status} code {zoom_code} {text}".rstrip()
@@ -533,13 +472,10 @@ class ZoomClient:
         return error
 
     def _rate_limited(self, response: httpx.Response, message: str, kw: dict[str, Any]) -> ZoomRateLimited:
-        now = self.clock.now()
-        body = _json_or_empty(response)
+        body = json_or_empty(response)
         limit_type = response.headers.get("x-ratelimit-type", "").lower()
         daily = "daily" in limit_type or "daily rate limit" in str(body.get("message") or "").lower()
-        wait = parse_retry_after(response.headers.get("retry-after"), self.clock)
-        # Clamp: a nonsense value must neither overflow timedelta nor park the work for years.
-        retry_at = None if wait is None else now + timedelta(seconds=min(wait, RETRY_AFTER_MAX.total_seconds()))
+        now, retry_at = self._retry_at(response)
         if retry_at is None:
             retry_at = next_utc_midnight(now) if daily else now + timedelta(seconds=QPS_DEFAULT_RETRY_AFTER)
         retry_after = max(0.0, (retry_at - now).total_seconds())
@@ -572,20 +508,3 @@ def _meeting_from(data: dict[str, Any]) -> ZoomMeeting:
     except KeyError as exc:
         raise ZoomUnavailable(f"Zoom meeting response lacks {exc}") from exc
 
-
-def _json_object(response: httpx.Response, op: str) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise ZoomUnavailable(f"Zoom {op}: HTTP {response.status_code} with a non-JSON body") from exc
-    if not isinstance(data, dict):
-        raise ZoomUnavailable(f"Zoom {op}: HTTP {response.status_code} with a non-object JSON body")
-    return data
-
-
-def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

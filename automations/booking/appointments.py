@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from automations.booking import availability, domain_events, meetings
-from automations.errors import Conflict, NotFound, ValidationError
+from automations.errors import Conflict, ValidationError
 from automations.rendering import merge_fields, render_context
-from automations.store.db import get_row, is_postgres
+from automations.store.db import get_in_location, get_row, is_postgres
 from automations.store.models import Appointment, AppointmentHost, Calendar, Contact, Location, User
 from automations.store.states import AppointmentStatus, EventKind, ModifiedBy
 
@@ -230,10 +230,7 @@ def update_details(session: Session, appt: Appointment, *, now: datetime, modifi
 
 
 def get(session: Session, location_id: str, appointment_id: str) -> Appointment:
-    appt = session.get(Appointment, appointment_id)
-    if appt is None or appt.location_id != location_id:
-        raise NotFound(f"no appointment {appointment_id!r}")
-    return appt
+    return get_in_location(session, Appointment, location_id, appointment_id, "appointment")
 
 
 

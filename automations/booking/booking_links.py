@@ -10,36 +10,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from itsdangerous import BadSignature, URLSafeSerializer
-
 from automations.clock import ensure_utc
+from automations.store.signed_ids import sign_id, unsign_id
+from automations.store.signed_ids import signing_keys as signing_keys  # re-exported for web/booking
 
 SALT = "punctual-appointment-link"
 PATH = "/book/a"
 
 
-def signing_keys(secret_key: str) -> list[str]:
-    """The setting's keys as itsdangerous wants them: the first listed key signs (it goes last), and
-    with a rotated, comma-separated list older signatures still verify."""
-    keys = [k for k in (s.strip() for s in secret_key.split(",")) if k] or [secret_key]
-    return list(reversed(keys))
-
-
-def _serializer(secret_key: str) -> URLSafeSerializer:
-    return URLSafeSerializer(signing_keys(secret_key), salt=SALT)
-
-
 def token(secret_key: str, appointment_id: str) -> str:
-    return _serializer(secret_key).dumps({"a": appointment_id})
+    return sign_id(secret_key, SALT, "a", appointment_id)
 
 
 def appointment_id(secret_key: str, value: str) -> str | None:
     """The appointment a token names, or None when it is not one of ours."""
-    try:
-        data = _serializer(secret_key).loads(value)
-    except (BadSignature, ValueError, TypeError):
-        return None
-    return data.get("a") if isinstance(data, dict) and isinstance(data.get("a"), str) else None
+    return unsign_id(secret_key, SALT, "a", value)
 
 
 def usable(appointment_end: datetime, now: datetime) -> bool:

@@ -8,8 +8,9 @@ import phonenumbers
 from sqlalchemy.orm import Session
 
 from automations.booking import domain_events
-from automations.errors import NotFound, ValidationError
+from automations.errors import ValidationError
 from automations.rendering.timecalc import parse_tz
+from automations.store.db import get_in_location
 from automations.store.models import Contact, Location
 from automations.store.states import EventKind
 
@@ -65,7 +66,4 @@ def update(session: Session, location: Location, contact: Contact, data: dict, *
 
 
 def get(session: Session, location_id: str, contact_id: str) -> Contact:
-    contact = session.get(Contact, contact_id)
-    if contact is None or contact.location_id != location_id:
-        raise NotFound(f"no contact {contact_id!r}")
-    return contact
+    return get_in_location(session, Contact, location_id, contact_id, "contact")

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from automations.errors import Conflict, NotFound, Unauthorized
-from automations.store.db import get_row
+from automations.errors import Conflict, Unauthorized
+from automations.store.db import get_in_location, get_row
 from automations.store.models import ApiKey, Location
 
 KEY_PREFIX = "pk_"
@@ -66,10 +66,7 @@ def keys(session: Session, location_id: str) -> list[ApiKey]:
 
 
 def get(session: Session, location_id: str, key_id: str) -> ApiKey:
-    row = session.get(ApiKey, key_id) if key_id and len(key_id) <= 64 else None
-    if row is None or row.location_id != location_id:
-        raise NotFound(f"no API key {key_id!r}")
-    return row
+    return get_in_location(session, ApiKey, location_id, key_id, "API key")
 
 
 def revoke(row: ApiKey, now: datetime) -> bool:

@@ -11,15 +11,13 @@ from sqlalchemy.orm import Session
 from automations.documents.validation import checked_document
 from automations.documents.workflow_schema import load_document
 from automations.errors import Conflict, NotFound
+from automations.store.db import get_in_location
 from automations.store.models import Location, Workflow, WorkflowVersion
 from automations.store.states import WorkflowStatus
 
 
 def get(session: Session, location_id: str, workflow_id: str) -> Workflow:
-    wf = session.get(Workflow, workflow_id)
-    if wf is None or wf.location_id != location_id:
-        raise NotFound(f"no workflow {workflow_id!r}")
-    return wf
+    return get_in_location(session, Workflow, location_id, workflow_id, "workflow")
 
 
 def create(session: Session, location: Location, document: dict, *, now: datetime) -> Workflow:

@@ -9,29 +9,25 @@ no lease; a rotated one, if Google ever sends it, is stored.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from automations.errors import BadRequest, Conflict, NotFound, PunctualError, ValidationError
+from automations.errors import BadRequest, Conflict, NotFound, ValidationError
 from automations.store.db import table_of
 from automations.store.models import (
     Calendar,
     CalendarMember,
     GoogleCalendarSync,
     GoogleConnection,
-    Notification,
-    OAuthState,
     User,
 )
-from automations.store.secrets_box import SecretDecryptionError, SecretsBox
+from automations.store.oauth import ACTIVE, OAuthConnections, claim_state, issue_state, mark_connection_broken
 from providers.google_calendar import (
     GoogleAuthError,
     GoogleCalendar,
@@ -39,25 +35,20 @@ from providers.google_calendar import (
     GoogleConnectionBroken,
     GoogleError,
     GoogleTokens,
-    code_challenge_s256,
-    make_code_verifier,
 )
 
 PROVIDER = "google"
-ACTIVE, BROKEN = "active", "broken"
 STATE_TTL = timedelta(minutes=10)
 CALLBACK_PATH = "/integrations/google/callback"
 BROKEN_NOTE_TITLE = "Google Calendar disconnected"
 T = TypeVar("T")
 
 
-class GoogleNotConfigured(PunctualError):
-    status_code = 404
+class GoogleNotConfigured(NotFound):
     code = "google_not_configured"
 
 
-class GoogleAuthorizationFailed(PunctualError):
-    status_code = 400
+class GoogleAuthorizationFailed(BadRequest):
     code = "google_authorization_failed"
 
 
@@ -110,65 +101,50 @@ def connection_for(session: Session, user_id: str) -> GoogleConnection | None:
 
 def mark_broken(session: Session, user_id: str, reason: str, now: datetime) -> bool:
     """Google refused the credential for good: broken, dead tokens dropped, the user alerted once."""
-    conn = connection_for(session, user_id)
-    if conn is None or conn.status != ACTIVE:
-        return False
-    conn.status, conn.status_reason = BROKEN, reason[:1000]
-    conn.access_token_enc = conn.refresh_token_enc = None
-    conn.updated_at = now
-    session.add(Notification(
-        location_id=conn.location_id, user_id=user_id, created_at=now, title=BROKEN_NOTE_TITLE,
+    return mark_connection_broken(
+        session, connection_for(session, user_id), reason, now, title=BROKEN_NOTE_TITLE,
         body=("Google no longer accepts Punctual's access to your Google Calendar, so appointments are not "
               "written there and your Google busy times no longer block bookings. Reconnect Google from your "
-              "profile's Integrations page."),
-    ))
-    return True
+              "profile's Integrations page."))
 
 
-class GoogleConnections:
+class GoogleConnections(OAuthConnections):
     """Connect, use and disconnect users' Google accounts, over one client and one secrets box."""
 
-    def __init__(self, factory: sessionmaker[Session], client: GoogleCalendarClient, box: SecretsBox) -> None:
-        self.factory = factory
-        self.client = client
-        self.box = box
+    provider_name = "Google"
+    provider_error = GoogleError
+    client: GoogleCalendarClient
 
     # -- connect -------------------------------------------------------------------------------------
 
     def start(self, user_id: str, *, now: datetime) -> tuple[str, datetime]:
-        verifier = make_code_verifier()
-        state = secrets.token_urlsafe(32)
-        expires_at = now + STATE_TTL
         with self.factory() as session, session.begin():
             user = session.get(User, user_id)
             if user is None:
                 raise BadRequest(f"no user {user_id!r}")
-            session.execute(table_of(OAuthState).delete().where(OAuthState.expires_at < now))
-            session.add(OAuthState(state=state, provider=PROVIDER, user_id=user_id,
-                                   code_verifier_enc=self.box.encrypt(verifier), created_at=now, expires_at=expires_at))
+            state, challenge, expires_at = issue_state(session, self.box, provider=PROVIDER, user_id=user_id,
+                                                       now=now, ttl=STATE_TTL)
             hint = user.email
-        return self.client.authorization_url(state, code_challenge_s256(verifier), login_hint=hint), expires_at
+        return self.client.authorization_url(state, challenge, login_hint=hint), expires_at
 
     def complete(self, state: str | None, code: str | None, *, now: datetime) -> str:
         """Finish the redirect; returns the connected user's name."""
         if not state or not code:
             raise GoogleAuthorizationFailed("The Google redirect is missing its code or state. Start again.")
         with self.factory() as session, session.begin():
-            row = session.get(OAuthState, state)
-            if row is None or row.provider != PROVIDER:
-                raise GoogleAuthorizationFailed("This Google connection link is not valid (already used or never "
-                                                "issued). Start again from your profile.")
-            session.delete(row)
-            if row.expires_at <= now:
-                raise GoogleAuthorizationFailed("This Google connection link has expired. Start again.")
-            user_id, verifier_enc = row.user_id, row.code_verifier_enc
-        if not verifier_enc:
+            claimed = claim_state(session, self.box, provider=PROVIDER, state=state, now=now)
+        if claimed.problem == "unknown":
+            raise GoogleAuthorizationFailed("This Google connection link is not valid (already used or never "
+                                            "issued). Start again from your profile.")
+        if claimed.problem == "expired":
+            raise GoogleAuthorizationFailed("This Google connection link has expired. Start again.")
+        if claimed.problem or claimed.verifier is None:
+            raise GoogleAuthorizationFailed("This Google connection link can no longer be read. Start again.")
+        user_id = claimed.user_id
+        if user_id is None:
             raise GoogleAuthorizationFailed("This Google connection link is not valid. Start again.")
         try:
-            verifier = self.box.decrypt(verifier_enc)
-            tokens = self.client.exchange_code(code, verifier, now=now)
-        except SecretDecryptionError:
-            raise GoogleAuthorizationFailed("This Google connection link can no longer be read. Start again.") from None
+            tokens = self.client.exchange_code(code, claimed.verifier, now=now)
         except GoogleError as exc:
             raise GoogleAuthorizationFailed(f"Google refused the connection ({exc.message}). Start again.") from None
         missing = tokens.missing_scopes()
@@ -244,18 +220,6 @@ class GoogleConnections:
         conn.expires_at = tokens.expires_at
         conn.scope = tokens.scope
         conn.updated_at = now
-
-    def _plain(self, encrypted: str | None) -> str | None:
-        if not encrypted:
-            return None
-        try:
-            return self.box.decrypt(encrypted)
-        except SecretDecryptionError:
-            return None
-
-    def _revoke(self, token: str) -> None:
-        with contextlib.suppress(GoogleError):  # our copy is gone either way; Google expires unused grants
-            self.client.revoke(token)
 
 
 def link_member_calendar(session: Session, calendar: Calendar, user_id: str, google_calendar_id: str | None,

@@ -19,13 +19,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.booking import meetings
 from automations.errors import NotFound
 from automations.google.connections import ACTIVE, GoogleConnections
-from automations.store.db import is_postgres
+from automations.store.db import claimable
 from automations.store.models import (
     Appointment,
     Calendar,
@@ -118,12 +118,9 @@ class GoogleEventJobs:
 
     def _claim(self, now: datetime, limit: int) -> list[_Job]:
         with self.factory() as session, session.begin():
-            query = (select(GoogleEventLink)
-                     .where(GoogleEventLink.status == PENDING, GoogleEventLink.next_attempt_at <= now,
-                            or_(GoogleEventLink.lease_expires_at.is_(None), GoogleEventLink.lease_expires_at < now))
-                     .order_by(GoogleEventLink.next_attempt_at).limit(limit))
-            if is_postgres(session):
-                query = query.with_for_update(skip_locked=True)
+            query = claimable(session, GoogleEventLink, GoogleEventLink.status == PENDING,
+                              GoogleEventLink.next_attempt_at <= now,
+                              order_by=[GoogleEventLink.next_attempt_at], now=now, limit=limit)
             jobs = []
             for link in session.scalars(query):
                 job = self._job(session, link, now)

@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.booking import appointments
 from automations.errors import Conflict, NotFound, ValidationError
 from automations.google.connections import GoogleConnections, GoogleSettings
 from automations.google.event_jobs import enqueue
-from automations.store.db import is_postgres, table_of
+from automations.store.db import claimable, table_of
 from automations.store.models import (
     Appointment,
     BusyBlock,
@@ -99,12 +99,8 @@ class GoogleSync:
 
     def _claim(self, now: datetime, limit: int) -> list[_Job]:
         with self.factory() as session, session.begin():
-            query = (select(GoogleCalendarSync)
-                     .where(GoogleCalendarSync.next_sync_at <= now,
-                            or_(GoogleCalendarSync.lease_expires_at.is_(None), GoogleCalendarSync.lease_expires_at < now))
-                     .order_by(GoogleCalendarSync.next_sync_at).limit(limit))
-            if is_postgres(session):
-                query = query.with_for_update(skip_locked=True)
+            query = claimable(session, GoogleCalendarSync, GoogleCalendarSync.next_sync_at <= now,
+                              order_by=[GoogleCalendarSync.next_sync_at], now=now, limit=limit)
             jobs = []
             for row in session.scalars(query):
                 row.lease_owner, row.lease_expires_at = self.owner, now + self.lease

@@ -92,6 +92,12 @@ def callback_url(sender: Any, m: Message) -> str | None:
     return f"{base}{'&' if '?' in base else '?'}m={m.id}"
 
 
+def _phone_fields(m: Message, sender: Any) -> dict[str, Any]:
+    """What every phone envelope (SMS, call, voicemail) carries: the message id, the sender number and the
+    status callback of the provider that sends it."""
+    return {"message_id": m.id, "from_number": m.template.get("from_number"), "status_callback": callback_url(sender, m)}
+
+
 def _http_result(name: str, result: HttpActionResult) -> SendResult:
     # Only the status: the response body is the remote side's words and never shown to the tenant.
     return SendResult(name, f"HTTP {result.status_code}", "sent", {"http_status": result.status_code})
@@ -134,10 +140,9 @@ class SmsChannel(Channel):
     phone = True
 
     def render(self, m: Message, context: dict, location: Location, providers: Providers) -> OutgoingSms:
-        t = m.template
         m.body = _text(m, "body", context)
-        return OutgoingSms(message_id=m.id, to=m.to_address or "", body=m.body or "", from_number=t.get("from_number"),
-                           media_urls=tuple(t.get("media_urls") or ()), status_callback=callback_url(providers.sms, m))
+        return OutgoingSms(to=m.to_address or "", body=m.body or "", media_urls=tuple(m.template.get("media_urls") or ()),
+                           **_phone_fields(m, providers.sms))
 
     def send(self, envelope: OutgoingSms, providers: Providers) -> SendResult:
         return providers.sms.send(envelope)
@@ -150,10 +155,8 @@ class CallChannel(Channel):
     def render(self, m: Message, context: dict, location: Location, providers: Providers) -> OutgoingCall:
         t = m.template
         m.body = _text(m, "whisper", context)
-        return OutgoingCall(message_id=m.id, user_phone=t.get("user_phone") or "", contact_phone=m.to_address or "",
-                            whisper=m.body, from_number=t.get("from_number"),
-                            status_callback=callback_url(providers.voice, m),
-                            ring_timeout=int(t.get("ring_timeout") or 30))
+        return OutgoingCall(user_phone=t.get("user_phone") or "", contact_phone=m.to_address or "", whisper=m.body,
+                            ring_timeout=int(t.get("ring_timeout") or 30), **_phone_fields(m, providers.voice))
 
     def send(self, envelope: OutgoingCall, providers: Providers) -> SendResult:
         return providers.voice.call(envelope)
@@ -164,12 +167,10 @@ class VoicemailChannel(Channel):
     phone = True
 
     def render(self, m: Message, context: dict, location: Location, providers: Providers) -> OutgoingVoicemail:
-        t = m.template
         m.body = _text(m, "human_message", context) or None
         real = getattr(providers.voice, "name", "capture") != "capture"
         return OutgoingVoicemail(
-            message_id=m.id, to=m.to_address or "", audio_url=t.get("audio_url") or "", from_number=t.get("from_number"),
-            status_callback=callback_url(providers.voice, m),
+            to=m.to_address or "", audio_url=m.template.get("audio_url") or "", **_phone_fields(m, providers.voice),
             # Synchronous AMD: Twilio asks our TwiML endpoint what to play once it knows who answered.
             twiml_url=f"{providers.public_url}/hooks/twilio/voicemail?m={m.id}" if real else None,
         )

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.booking import booking_links, meetings
@@ -47,7 +47,7 @@ from automations.outbox import alerts, channels, consent
 from automations.rendering import render_context, time_window
 from automations.retry import RetryPolicy
 from automations.runs import enrollments
-from automations.store.db import is_postgres, load_by_id, rowcount, table_of
+from automations.store.db import claimable, load_by_id, rowcount, table_of
 from automations.store.models import (
     Appointment,
     Calendar,
@@ -192,18 +192,8 @@ class Delivery:
         # A message left in ``sending`` by a worker that died is taken up again once its lease
         # has run out (unless a receipt reconciled it meanwhile); providers see the same message id
         # and idempotency key.
-        query = (
-            select(Message)
-            .where(
-                Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
-                Message.due_at <= now,
-                or_(Message.lease_expires_at.is_(None), Message.lease_expires_at < now),
-            )
-            .order_by(Message.due_at, Message.id)
-            .limit(limit)
-        )
-        if is_postgres(session):
-            query = query.with_for_update(skip_locked=True)
+        query = claimable(session, Message, Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
+                          Message.due_at <= now, order_by=[Message.due_at, Message.id], now=now, limit=limit)
         messages = list(session.scalars(query))
         for m in messages:
             m.lease_owner = self.owner

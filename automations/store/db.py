@@ -14,13 +14,26 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, DateTime, Engine, Result, Table, create_engine, event, select
+from sqlalchemy import (
+    CursorResult,
+    DateTime,
+    Engine,
+    Result,
+    Select,
+    Table,
+    create_engine,
+    event,
+    or_,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import JSON, TypeDecorator
 
 from automations.errors import NotFound
+
+M = TypeVar("M")
 
 #: Execution option for a transaction that only reads (``read_only_session``): on SQLite it begins
 #: without taking the write lock.
@@ -144,6 +157,31 @@ def load_by_id(session: Session, model, ids: Iterable[str | None]) -> dict:
     if not wanted:
         return {}
     return {row.id: row for row in session.scalars(select(model).where(model.id.in_(wanted)))}
+
+
+def claimable(session: Session, model: Any, *where: Any, order_by: Iterable[Any], now: datetime, limit: int) -> Select:
+    """The query for a worker's next batch: ``model`` rows matching ``where`` whose lease is free at ``now``
+    (never taken, or run out: its worker died), in ``order_by`` order; on PostgreSQL locked with SKIP LOCKED
+    so concurrent workers take different rows. The caller sets the lease on what it gets."""
+    query = (
+        select(model)
+        .where(*where, or_(model.lease_expires_at.is_(None), model.lease_expires_at < now))
+        .order_by(*order_by)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+def get_in_location(session: Session, model: type[M], location_id: str, row_id: str | None, label: str) -> M:
+    """The ``model`` row ``row_id`` of this location; :class:`NotFound` ("no {label} ...") when it does not
+    exist or belongs to another location (which must not be told apart). An id longer than any stored one
+    (ids are 32 characters) is not looked up."""
+    row = session.get(model, row_id) if row_id and len(row_id) <= 64 else None
+    if row is None or getattr(row, "location_id", None) != location_id:
+        raise NotFound(f"no {label} {row_id!r}")
+    return row
 
 
 @contextmanager

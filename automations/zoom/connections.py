@@ -15,7 +15,6 @@ tokens are kept only for those deletions, then revoked and removed by :meth:`fin
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from automations.booking import meetings
 from automations.clock import ensure_utc
 from automations.errors import BadRequest, Conflict, Forbidden, ValidationError
-from automations.store.db import is_postgres, rowcount, table_of
+from automations.store.db import is_postgres, rowcount
 from automations.store.models import (
     Calendar,
     CalendarMember,
@@ -36,21 +35,26 @@ from automations.store.models import (
     User,
     ZoomConnection,
 )
-from automations.store.secrets_box import SecretDecryptionError, SecretsBox
+from automations.store.oauth import (
+    ACTIVE,
+    OAuthConnections,
+    claim_state,
+    issue_state,
+    mark_connection_broken,
+)
+from automations.store.secrets_box import SecretsBox
 from automations.store.states import MeetingStatus
 from providers.zoom_client import (
     ZoomClient,
     ZoomError,
     ZoomInvalidGrant,
-    code_challenge_s256,
-    make_code_verifier,
 )
 
 log = logging.getLogger(__name__)
 
 PROVIDER = "zoom"
 ZOOM = meetings.ZOOM
-ACTIVE, BROKEN, DISCONNECTING = "active", "broken", "disconnecting"
+DISCONNECTING = "disconnecting"
 DELETING = "deleting"
 #: Zoom's documented limit: meeting create/update/delete requests per user per UTC day (contract §1.7).
 DAILY_BUDGET = 100
@@ -122,32 +126,27 @@ def budget_used_today(conn: ZoomConnection, now: datetime) -> int:
 # -- connect -------------------------------------------------------------------------------------------
 
 
-class ZoomConnections:
+class ZoomConnections(OAuthConnections):
     """Connect, disconnect and deauthorize, over one :class:`ZoomClient` and one :class:`SecretsBox`."""
+
+    provider_name = "Zoom"
+    provider_error = ZoomError
+    client: ZoomClient
 
     def __init__(self, factory: sessionmaker[Session], client: ZoomClient, box: SecretsBox, *,
                  state_ttl: timedelta = STATE_TTL) -> None:
-        self.factory = factory
-        self.client = client
-        self.box = box
+        super().__init__(factory, client, box)
         self.state_ttl = state_ttl
 
     def start(self, user_id: str, *, now: datetime) -> tuple[str, datetime]:
         """A Zoom authorization URL for this user, and when it stops working. The state is random and
         single-use; the PKCE verifier is kept encrypted with it (the client secret is sent too)."""
-        verifier = make_code_verifier()
-        state = secrets.token_urlsafe(32)  # 43 characters
-        expires_at = now + self.state_ttl
         with self.factory() as session, session.begin():
             if session.get(User, user_id) is None:
                 raise BadRequest(f"no user {user_id!r}")
-            session.execute(
-                table_of(OAuthState).delete().where(OAuthState.expires_at < now)  # tidy abandoned attempts
-            )
-            session.add(OAuthState(state=state, provider=PROVIDER, user_id=user_id,
-                                   code_verifier_enc=self.box.encrypt(verifier), created_at=now,
-                                   expires_at=expires_at))
-        return self.client.authorize_url(state, code_challenge_s256(verifier)), expires_at
+            state, challenge, expires_at = issue_state(session, self.box, provider=PROVIDER, user_id=user_id,
+                                                       now=now, ttl=self.state_ttl)
+        return self.client.authorize_url(state, challenge), expires_at
 
     def fail(self, state: str | None, *, now: datetime) -> None:
         """The user declined at Zoom (``?error=access_denied``): the state is spent."""
@@ -164,23 +163,16 @@ class ZoomConnections:
         if not state or not code:
             raise ZoomAuthorizationFailed("The Zoom redirect is missing its code or state. Start again from your profile.")
         with self.factory() as session, session.begin():
-            row = session.get(OAuthState, state)
-            if row is None or row.provider != PROVIDER:
-                problem = "unknown"
-            else:
-                session.delete(row)  # single use, whatever happens next
-                problem = "expired" if row.expires_at <= now else ""
-                user_id, verifier_enc = row.user_id, row.code_verifier_enc
-        if problem == "unknown":
+            claimed = claim_state(session, self.box, provider=PROVIDER, state=state, now=now)
+        if claimed.problem == "unknown":
             raise ZoomAuthorizationFailed(
                 "This Zoom connection link is not valid (it was already used or never issued). "
                 "Start again from your profile.")
-        if problem == "expired":
+        if claimed.problem == "expired":
             raise ZoomAuthorizationFailed("This Zoom connection link has expired. Start again from your profile.")
-        try:
-            verifier = self.box.decrypt(verifier_enc) if verifier_enc else None
-        except SecretDecryptionError:
-            raise ZoomAuthorizationFailed("This Zoom connection link can no longer be read. Start again.") from None
+        if claimed.problem:
+            raise ZoomAuthorizationFailed("This Zoom connection link can no longer be read. Start again.")
+        user_id, verifier = claimed.user_id, claimed.verifier
 
         try:
             tokens = self.client.exchange_code(code, verifier, now=now)
@@ -310,20 +302,6 @@ class ZoomConnections:
 
     # -- helpers -----------------------------------------------------------------------------------
 
-    def _plain(self, encrypted: str | None) -> str | None:
-        if not encrypted:
-            return None
-        try:
-            return self.box.decrypt(encrypted)
-        except SecretDecryptionError:
-            return None
-
-    def _revoke(self, token: str) -> None:
-        try:
-            self.client.revoke(token)
-        except ZoomError as exc:  # the tokens are gone here already; Zoom expires them in time
-            log.warning("Zoom token revoke failed (tokens already removed locally): %s", exc)
-
 
 def _in_use_message(session: Session, zoom_email: str, holder: ZoomConnection, user: User) -> str:
     other = session.get(User, holder.user_id)
@@ -363,19 +341,14 @@ def mark_broken(session: Session, user_id: str, reason: str, now: datetime) -> b
     """Zoom refused this user's credential for good: mark it broken, drop the dead tokens, alert the user
     (once: only when it was active). Returns whether it changed."""
     conn = connection_for(session, user_id, lock=True)
-    if conn is None or conn.status != ACTIVE:
-        return False
-    conn.status, conn.status_reason = BROKEN, reason[:1000]
-    conn.access_token_enc = conn.refresh_token_enc = None
-    conn.refresh_owner = conn.refresh_expires_at = None
-    conn.updated_at = now
-    session.add(Notification(
-        location_id=conn.location_id, user_id=user_id, created_at=now, title=BROKEN_NOTE_TITLE,
+    changed = mark_connection_broken(
+        session, conn, reason, now, title=BROKEN_NOTE_TITLE,
         body=("Zoom no longer accepts Punctual's access to your Zoom account, so new meeting links cannot be "
               "made. Reminders use your calendars' fallback location (or wait, per each workflow's policy) "
-              "until you reconnect Zoom from your profile."),
-    ))
-    return True
+              "until you reconnect Zoom from your profile."))
+    if changed and conn is not None:
+        conn.refresh_owner = conn.refresh_expires_at = None  # no refresh lease on a dead credential
+    return changed
 
 
 def note_daily_limit(session: Session, user_id: str, location_id: str, now: datetime, retry_at: datetime) -> bool:

@@ -33,7 +33,7 @@ from automations.errors import (
     ProviderError,
 )
 from automations.retry import RetryPolicy
-from automations.store.db import is_postgres
+from automations.store.db import claimable
 from automations.store.models import Appointment, Meeting
 from automations.store.states import EventKind, MeetingStatus
 from automations.zoom import connections as zoom_connections
@@ -96,18 +96,9 @@ class MeetingJobs:
     def _claim(self, now: datetime, limit: int) -> list[_Job]:
         name = getattr(self.provider, "name", None)
         with self.factory() as session, session.begin():
-            query = (
-                select(Meeting)
-                .where(
-                    Meeting.status.in_((MeetingStatus.PENDING, DELETING)),
-                    or_(Meeting.next_attempt_at.is_(None), Meeting.next_attempt_at <= now),
-                    or_(Meeting.lease_expires_at.is_(None), Meeting.lease_expires_at < now),
-                )
-                .order_by(Meeting.next_attempt_at)
-                .limit(limit)
-            )
-            if is_postgres(session):
-                query = query.with_for_update(skip_locked=True)
+            query = claimable(session, Meeting, Meeting.status.in_((MeetingStatus.PENDING, DELETING)),
+                              or_(Meeting.next_attempt_at.is_(None), Meeting.next_attempt_at <= now),
+                              order_by=[Meeting.next_attempt_at], now=now, limit=limit)
             work = []
             for m in session.scalars(query):
                 if m.host_user_id is None:  # attach() always sets one; the column allows NULL, a provider cannot
