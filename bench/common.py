@@ -169,17 +169,21 @@ def make_bench_world(
             location_id=loc.id,
             name=f"Consultation {i}",
             slug=f"consultation-{i}",
-            kind="round_robin",
+            # A class: one host, many attendees in one slot (the wave books everyone at the same instant T,
+            # which a one-to-one calendar would refuse as overlapping bookings for the host).
+            kind="class",
             timezone="America/New_York",
             slot_minutes=30,
             appointments_per_slot=per_slot,
             meeting_location="Phone: +1 212 555 0100",
             created_at=now,
         )
-        cal.members = [
-            CalendarMember(user_id=alice.id, position=0, meeting_location="https://meet.example.com/alice"),
-            CalendarMember(user_id=bob.id, position=1, meeting_location="https://meet.example.com/bob"),
-        ]
+        # Each class has its own host: one host cannot teach two classes at the same instant.
+        host = alice if i == 0 else User(location_id=loc.id, first_name="Host", last_name=str(i),
+                                         email=f"host{i}@bench.example", timezone="America/New_York", created_at=now)
+        session.add(host)
+        session.flush()
+        cal.members = [CalendarMember(user_id=host.id, position=0, meeting_location=f"https://meet.example.com/h{i}")]
         session.add(cal)
         session.flush()
         calendar_ids.append(cal.id)
