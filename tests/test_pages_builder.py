@@ -166,3 +166,18 @@ def test_recipe_import_with_mapping(signed_in, factory, two_worlds):
     # Categories come from the recipes themselves.
     gallery = signed_in.get("/recipes?category=reviews").get_data(as_text=True)
     assert "thank" in gallery.lower() and "Appointment confirmation" not in gallery
+
+
+def test_an_untouched_skip_guard_adds_nothing(signed_in, factory):
+    """The browser always posts the guard's before/after select; with no amount filled in, the step gets no
+    guard (it used to become "skip if 0 minutes before", silently dropping late sends)."""
+    wid = _create(signed_in)
+    base = {"name": "Text", "body": "Hi {{ contact.first_name }}", "skip_if_after.direction": "before",
+            "skip_if_after.months": "", "skip_if_after.days": "", "skip_if_after.hours": "", "skip_if_after.minutes": ""}
+    r = signed_in.post(f"/workflows/{wid}/steps/new?at=0&type=send_sms", base)
+    assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+    assert _draft(factory, wid)["steps"][0].get("skip_if_after") is None
+    r = signed_in.post(f"/workflows/{wid}/steps/new?at=1&type=send_sms", {**base, "skip_if_after.minutes": "30"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+    guard = _draft(factory, wid)["steps"][1]["skip_if_after"]
+    assert (guard["direction"], guard["minutes"]) == ("before", 30)

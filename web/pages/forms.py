@@ -214,6 +214,12 @@ def _parse_one(f: Field, form: MultiDict) -> Any:
             v = _parse_one(c, form)
             if v is not _MISSING:
                 child[c.name.rsplit(".", 1)[-1]] = v
+        numbers = [c.name.rsplit(".", 1)[-1] for c in f.children if c.kind == "number"]
+        # A duration (skip_if_after, a timeout) with no amount filled in was not given: its select children
+        # (before/after, a unit) always post a value, which alone must not turn the group on.
+        unfilled = numbers and all(child.get(n) in (None, "") for n in numbers)
+        if unfilled:
+            return None if f.nullable else _MISSING
         if f.nullable and not any(v not in (None, "", []) for v in child.values()):
             return None
         return child if child else _MISSING
