@@ -7,6 +7,7 @@ never starts a scheduler: ``automations serve`` does that, and tests drive ``run
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,8 @@ import actions  # noqa: F401  (the step registry is complete before the document
 import triggers  # noqa: F401
 from automations.clock import Clock, SystemClock
 from automations.settings import Settings
-from automations.store.db import make_engine, make_session_factory
+from automations.store.db import make_engine, make_session_factory, transaction
+from automations.store.ratelimit import BatchedCounts
 from automations.wiring import build_providers
 from providers.bag import Providers
 from web import booking as booking_pages
@@ -34,7 +36,7 @@ from web.hooks import zoom as zoom_hooks
 from web.integrations import google as google_integration
 from web.integrations import zoom as zoom_integration
 from web.pages import init_app as init_pages
-from web.ratelimit import RateLimits
+from web.ratelimit import WINDOW_SECONDS, RateLimits
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # 1 MiB: far above any workflow document, far below a memory problem
 
@@ -50,6 +52,15 @@ class PunctualState:
     #: The deployment's provider bag (the runtime's when one is given).
     providers: Providers
     limits: RateLimits = field(default_factory=RateLimits)
+    #: This process's share of the API call counters (synced to the database now and then).
+    counts: BatchedCounts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.counts = BatchedCounts(self._write, window_seconds=WINDOW_SECONDS)
+
+    def _write(self, work: Callable[[Session], int]) -> int:
+        with transaction(self.factory) as session:
+            return work(session)
 
 
 class _OrderedJSON(DefaultJSONProvider):

@@ -3,7 +3,8 @@ scoped to it. A missing, unknown or revoked key is a 401 (with ``WWW-Authenticat
 ``web.errors``); another location's ids are 404, exactly as if they did not exist.
 
 Authentication also applies the rate limits (``web.ratelimit``): an address with too many failed keys
-gets 429 before its key is even looked at; each call counts against its key and its address.
+gets 429 before its key is even looked at; each call counts against its key and its address (counted
+in memory and synced to the shared database counters, ``automations.store.ratelimit.BatchedCounts``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from automations.booking import locations
 from automations.errors import Unauthorized
 from automations.store import ratelimit
 from automations.store.audit import Actor
-from automations.store.db import transaction
+from automations.store.db import read_only_session, transaction
 from web.ratelimit import WINDOW_SECONDS, RateLimited, RateLimits, exceeded
 
 #: Longer than any key we issue; anything bigger is not worth hashing.
@@ -42,44 +43,46 @@ def _address() -> str:
     return request.remote_addr or "unknown"
 
 
-def _over(session: Session, bucket: str, limit: int, now: datetime, what: str) -> RateLimited | None:
+def _over(counts: ratelimit.BatchedCounts, bucket: str, limit: int, now: datetime, what: str) -> RateLimited | None:
     """Count one call in ``bucket``; the error to answer with when that went past ``limit``."""
     if limit <= 0:
         return None
-    count = ratelimit.hit(session, bucket, now=now, window_seconds=WINDOW_SECONDS)
-    if count.hits == 1 and bucket.startswith("api:key:"):
-        # A key's first call in a new window: a cheap moment to drop past windows' counters.
-        ratelimit.prune(session, now=now, window_seconds=WINDOW_SECONDS)
+    count = counts.hit(bucket, now=now, limit=limit)
     if exceeded(count.hits, limit):
         return RateLimited(f"too many {what}: at most {limit} per minute; retry in {count.retry_after} s",
                            retry_after=count.retry_after)
     return None
 
 
-def authenticate(factory: sessionmaker[Session], *, now: datetime, limits: RateLimits) -> str:
-    """Resolve the request's API key to its location id; remember it and the key in ``g``."""
+def authenticate(factory: sessionmaker[Session], *, now: datetime, limits: RateLimits,
+                 counts: ratelimit.BatchedCounts) -> str:
+    """Resolve the request's API key to its location id; remember it and the key in ``g``.
+
+    The hot path writes nothing: the key is read in a read-only transaction, calls are counted in
+    ``counts`` (synced to the shared counters now and then), and the key's last use is written at most
+    once a minute. A failed authentication is counted in the database at once."""
     address = _address()
     fail_bucket = f"auth-fail:ip:{address}"
-    if limits.auth_failures > 0:
-        with transaction(factory) as session:
-            seen = ratelimit.peek(session, fail_bucket, now=now, window_seconds=WINDOW_SECONDS)
-        if seen.hits >= limits.auth_failures:
-            raise RateLimited(f"too many failed authentications from this address; retry in {seen.retry_after} s",
-                              retry_after=seen.retry_after)
     try:
-        key = bearer_key()
-        with transaction(factory) as session:
-            row = locations.key_for(session, key)
-            # Counted (and committed) even when refused: hammering past the limit keeps it closed.
-            refused = (_over(session, f"api:key:{row.id}", limits.per_key, now, "requests with this API key")
-                       or _over(session, f"api:ip:{address}", limits.per_address, now, "requests from this address"))
-            locations.touch(row, now)
-            location_id, key_id = row.location_id, row.id
+        with read_only_session(factory) as session:
+            if limits.auth_failures > 0:
+                seen = ratelimit.peek(session, fail_bucket, now=now, window_seconds=WINDOW_SECONDS)
+                if seen.hits >= limits.auth_failures:
+                    raise RateLimited(f"too many failed authentications from this address; retry in "
+                                      f"{seen.retry_after} s", retry_after=seen.retry_after)
+            row = locations.key_for(session, bearer_key())
+            location_id, key_id, stale = row.location_id, row.id, locations.needs_touch(row, now)
     except Unauthorized:
         if limits.auth_failures > 0:
             with transaction(factory) as session:
                 ratelimit.hit(session, fail_bucket, now=now, window_seconds=WINDOW_SECONDS)
         raise
+    # Counted even when refused: hammering past the limit keeps it closed.
+    refused = (_over(counts, f"api:key:{key_id}", limits.per_key, now, "requests with this API key")
+               or _over(counts, f"api:ip:{address}", limits.per_address, now, "requests from this address"))
+    if stale:
+        with transaction(factory) as session:
+            locations.touch_by_id(session, key_id, now)
     if refused is not None:
         raise refused
     g.location_id, g.api_key_id = location_id, key_id

@@ -12,7 +12,7 @@ from automations.booking import availability, domain_events, meetings
 from automations.errors import Conflict, ValidationError
 from automations.rendering import merge_fields, render_context
 from automations.store.db import get_in_location, get_row, is_postgres
-from automations.store.models import Appointment, AppointmentHost, Calendar, Contact, Location, User
+from automations.store.models import Appointment, AppointmentHost, Calendar, Contact, Location, User, new_id
 from automations.store.states import AppointmentStatus, EventKind, ModifiedBy
 
 INACTIVE = (AppointmentStatus.CANCELLED, AppointmentStatus.INVALID)
@@ -91,7 +91,7 @@ def _times(calendar: Calendar, start_at: datetime, end_at: datetime | None) -> t
     end_at = end_at or start_at + timedelta(minutes=calendar.slot_minutes)
     if end_at <= start_at:
         raise ValidationError.single("end_time", "must be after start_time")
-    if end_at - start_at > timedelta(days=7):
+    if end_at - start_at > availability.MAX_APPOINTMENT:
         raise ValidationError.single("end_time", "an appointment may last at most 7 days")
     return start_at, end_at
 
@@ -128,21 +128,22 @@ def book(session: Session, *, location: Location, calendar_id: str, contact_id: 
                           override_hours=override_hours or record_past)
     chosen = _status(status) if status else (AppointmentStatus.CONFIRMED if calendar.auto_confirm else AppointmentStatus.NEW)
     appt = Appointment(
+        id=new_id(),  # known before the insert: the meeting and co-hosts are set first, then one INSERT
         location_id=location.id, calendar_id=calendar.id, contact_id=contact.id,
         assigned_user_id=host_ids[0] if host_ids else None, start_at=start_at, end_at=end_at,
         timezone=calendar.timezone or location.timezone or "UTC", status=chosen, notes=notes,
         is_recurring=is_recurring, record_past=record_past, recurrence_id=recurrence_id, created_at=now, updated_at=now,
     )
     appt.title = title or _title(calendar, location, contact, appt, session, now)
-    session.add(appt)
-    session.flush()
-    session.add_all(AppointmentHost(appointment_id=appt.id, user_id=u) for u in host_ids[1:])
     if chosen not in INACTIVE and not record_past:  # a cancelled, invalid or past booking gets no meeting
         meetings.attach(session, appt, calendar, now=now)
+    session.add(appt)
+    session.add_all(AppointmentHost(appointment_id=appt.id, user_id=u) for u in host_ids[1:])
     extra = {"record_past": True} if record_past else {}
     domain_events.emit(session, location_id=location.id, kind=EventKind.APPOINTMENT_BOOKED, now=now,
                        appointment_id=appt.id, contact_id=contact.id, status=chosen.value, modified_by=str(modified_by),
                        **extra)
+    session.flush()  # one flush for the appointment, its co-hosts and its event (column defaults filled in)
     return appt
 
 

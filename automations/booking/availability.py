@@ -22,14 +22,16 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, String, bindparam, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from automations.errors import Conflict, ValidationError
 from automations.rendering.timecalc import local_to_utc, parse_tz
+from automations.store.db import UTCDateTime
 from automations.store.models import Appointment, AppointmentHost, BusyBlock, Calendar, CalendarMember, User
 from automations.store.states import AppointmentStatus
 
@@ -145,7 +147,7 @@ class Host:
     zone: ZoneInfo
     priority: int = 0
     position: int = 0
-    busy: list[tuple[datetime, datetime, str | None, str | None]] = field(default_factory=list)
+    busy: list[tuple[datetime, datetime, str | None, int]] = field(default_factory=list)
     starts: list[datetime] = field(default_factory=list)
     longest: timedelta = timedelta(0)
 
@@ -177,31 +179,66 @@ def hosts(session: Session, calendar: Calendar) -> list[Host]:
     return out
 
 
-def load_busy(session: Session, calendar: Calendar, resources: list[Host], start: datetime, end: datetime) -> None:
-    """Fill each host's busy list (start, end, calendar id, appointment id) for [start, end)."""
+#: The longest an appointment may last (``appointments`` refuses longer ones): availability looks back
+#: no further than this for appointments that could still be running, so the index range stays small.
+MAX_APPOINTMENT = timedelta(days=7)
+
+
+def load_busy(session: Session, calendar: Calendar, resources: list[Host], start: datetime, end: datetime,
+              exclude_id: str | None = None) -> None:
+    """Fill each host's busy list (start, end, calendar id, how many) for [start, end), leaving out the
+    appointment ``exclude_id`` (the one being moved). Bookings of one slot come back as one entry with
+    their count, so a class with a thousand attendees costs one row, not a thousand (SQL groups them)."""
     by_key = {h.key: h for h in resources}
     user_ids = [k for k in by_key if not k.startswith(CALENDAR_RESOURCE)]
-    cols = (Appointment.start_at, Appointment.end_at, Appointment.calendar_id, Appointment.id)
-    live = (Appointment.status.not_in(INACTIVE), Appointment.start_at < end, Appointment.end_at > start)
-    rows: list = []
-    if user_ids:
-        rows += session.execute(select(Appointment.assigned_user_id, *cols)
-                                .where(Appointment.assigned_user_id.in_(user_ids), *live)).all()
-        rows += session.execute(select(AppointmentHost.user_id, *cols)
-                                .join(Appointment, Appointment.id == AppointmentHost.appointment_id)
-                                .where(AppointmentHost.user_id.in_(user_ids), *live)).all()
-        rows += [(u, s, e, None, None) for u, s, e in session.execute(
-            select(BusyBlock.user_id, BusyBlock.start_at, BusyBlock.end_at)
-            .where(BusyBlock.user_id.in_(user_ids), BusyBlock.start_at < end, BusyBlock.end_at > start))]
-    if CALENDAR_RESOURCE + calendar.id in by_key:
-        rows += [(CALENDAR_RESOURCE + calendar.id, *r) for r in session.execute(
-            select(*cols).where(Appointment.calendar_id == calendar.id, Appointment.assigned_user_id.is_(None), *live))]
-    for key, s, e, cal_id, appt_id in rows:
-        by_key[key].busy.append((s, e, cal_id, appt_id))
+    resource = CALENDAR_RESOURCE + calendar.id
+    with_calendar = resource in by_key
+    if user_ids or with_calendar:
+        params = {"start": start, "end": end, "since": start - MAX_APPOINTMENT, "user_ids": user_ids,
+                  "calendar_id": calendar.id, "resource": resource, "exclude_id": exclude_id or ""}
+        rows = session.execute(_busy_query(bool(user_ids), with_calendar), params).all()
+    else:
+        rows = []
+    for key, s, e, cal_id, count in rows:
+        by_key[key].busy.append((_utc(s), _utc(e), cal_id, count))
     for h in resources:
         h.busy.sort(key=lambda b: b[0])
         h.starts = [b[0] for b in h.busy]
         h.longest = max((b[1] - b[0] for b in h.busy), default=timedelta(0))
+
+
+@cache
+def _busy_query(users: bool, with_calendar: bool):
+    """Every kind of busy time in one round trip, built once per shape (building it is most of its cost)."""
+    start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+    live = (Appointment.status.not_in(INACTIVE), Appointment.start_at < end, Appointment.end_at > start,
+            Appointment.start_at > bindparam("since", type_=UTCDateTime()), Appointment.id != bindparam("exclude_id"))
+    slot = (Appointment.start_at, Appointment.end_at, Appointment.calendar_id)
+    user_ids: BindParameter[str] = bindparam("user_ids", expanding=True)
+
+    def grouped(who, *where, join=None):
+        query = select(who, *slot, func.count())
+        if join is not None:
+            query = query.select_from(join).join(Appointment, Appointment.id == join.appointment_id)
+        return query.where(*where, *live).group_by(who, *slot)
+
+    queries = []
+    if users:
+        queries.append(grouped(Appointment.assigned_user_id, Appointment.assigned_user_id.in_(user_ids)))
+        queries.append(grouped(AppointmentHost.user_id, AppointmentHost.user_id.in_(user_ids), join=AppointmentHost))
+        queries.append(select(BusyBlock.user_id, BusyBlock.start_at, BusyBlock.end_at, null(), literal(1))
+                       .where(BusyBlock.user_id.in_(user_ids), BusyBlock.start_at < end, BusyBlock.end_at > start))
+    if with_calendar:
+        queries.append(grouped(bindparam("resource", type_=String()), Appointment.calendar_id == bindparam("calendar_id"),
+                               Appointment.assigned_user_id.is_(None)))
+    return union_all(*queries)
+
+
+def _utc(value: datetime | str) -> datetime:
+    """A datetime out of a UNION (SQLite hands its column text back untyped): aware UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _padded(calendar: Calendar, start: datetime, end: datetime) -> tuple[datetime, datetime]:
@@ -225,19 +262,19 @@ class Rules:
                    timedelta(minutes=calendar.buffer_after_minutes or 0))
 
 
-def is_free(host: Host, rules: Rules, start: datetime, end: datetime, exclude_id: str | None = None) -> str | None:
+def is_free(host: Host, rules: Rules, start: datetime, end: datetime) -> str | None:
     """None when ``host`` can take [start, end) under ``rules``; else why not."""
     lo, hi = start - rules.before, end + rules.after
     same_slot = 0
     # Busy entries are sorted by start: none that starts more than the longest entry before ``lo`` can reach it.
     first = bisect_left(host.starts, lo - host.longest) if host.starts else 0
-    for s, e, cal_id, appt_id in host.busy[first:]:
+    for s, e, cal_id, count in host.busy[first:]:
         if s >= hi:
             break
-        if e <= lo or (appt_id is not None and appt_id == exclude_id):
+        if e <= lo:
             continue
         if cal_id == rules.calendar_id and s == start and e == end:
-            same_slot += 1
+            same_slot += count
             continue
         return "busy at that time"
     if same_slot >= rules.per_slot:
@@ -275,13 +312,13 @@ def bookable_hosts(session: Session, calendar: Calendar, start: datetime, end: d
         wanted = set(only)
         candidates = [h for h in candidates if h.key in wanted] or [
             Host(k, None, None, calendar_zone(calendar)) for k in wanted]
-    load_busy(session, calendar, candidates, *_padded(calendar, start, end))
+    load_busy(session, calendar, candidates, *_padded(calendar, start, end), exclude_id=exclude_id)
     rules = Rules.of(calendar)
     reasons: dict[str, str] = {}
     free = []
     for host in candidates:
         why = None if override_hours or _covered(host, start, end) else "outside the calendar's hours"
-        why = why or is_free(host, rules, start, end, exclude_id)
+        why = why or is_free(host, rules, start, end)
         if why:
             reasons[host.key] = why
         else:

@@ -8,7 +8,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from automations.errors import Conflict, Unauthorized
@@ -54,10 +54,14 @@ def location_for_key(session: Session, key: str) -> Location:
     return get_row(session, Location, key_for(session, key).location_id)
 
 
-def touch(row: ApiKey, now: datetime) -> None:
-    """Remember the key was used (at most once per ``TOUCH_EVERY``)."""
-    if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
-        row.last_used_at = now
+def needs_touch(row: ApiKey, now: datetime) -> bool:
+    """Whether the key's last use is older than ``TOUCH_EVERY`` (worth a write)."""
+    return row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY
+
+
+def touch_by_id(session: Session, key_id: str, now: datetime) -> None:
+    """``touch`` without loading the row (the key was read in another, read-only, transaction)."""
+    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
 
 
 def keys(session: Session, location_id: str) -> list[ApiKey]:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from automations.store.db import get_row
-from automations.store.models import Appointment, Calendar, CalendarMember, Meeting, User
+from automations.store.models import Appointment, Calendar, Meeting, User
 from automations.store.states import AppointmentStatus, MeetingStatus
 
 ZOOM = "zoom"
@@ -31,11 +31,8 @@ def location_setting(session: Session, appointment: Appointment, calendar: Calen
     """The meeting location for this appointment's host on this calendar: ``zoom``, static text, or None."""
     if calendar.kind == "unassigned" or not appointment.assigned_user_id:
         return calendar.meeting_location
-    member = session.scalar(
-        select(CalendarMember).where(
-            CalendarMember.calendar_id == calendar.id, CalendarMember.user_id == appointment.assigned_user_id
-        )
-    )
+    # The calendar's members are usually loaded already (booking checked them): no query then.
+    member = next((m for m in calendar.members if m.user_id == appointment.assigned_user_id), None)
     if member and member.meeting_location:
         return member.meeting_location
     user = session.get(User, appointment.assigned_user_id)

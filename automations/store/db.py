@@ -7,6 +7,7 @@ transactions (pysqlite's own handling breaks savepoints) and open every transact
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import threading
@@ -73,6 +74,9 @@ def make_engine(url: str, **kw) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
+        # Connections past the pool's size are closed on return and reopened (file, PRAGMAs) on the next
+        # checkout: keep enough for every server thread.
+        kw.setdefault("pool_size", 16)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kw)
         _configure_sqlite(engine)
         return engine
@@ -92,9 +96,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
-    # One writer at a time per process, queued on a lock: waiting in SQLite's busy handler instead
-    # means sleeping in steps of up to 100 ms while the write lock sits free (many threads, one file).
-    writer = threading.RLock()
+    # One writer at a time, queued on a lock: waiting in SQLite's busy handler instead means sleeping
+    # in steps of up to 100 ms while the write lock sits free (many threads, one file).
+    writer = WriterLock(engine.url.database)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:
@@ -118,6 +122,41 @@ def _configure_sqlite(engine: Engine) -> None:
 
     event.listen(engine, "commit", lambda conn: _end(conn, "COMMIT"))
     event.listen(engine, "rollback", lambda conn: _end(conn, "ROLLBACK"))
+
+
+class WriterLock:
+    """The SQLite writer's turn: a thread lock, and across processes (the web server and its embedded
+    worker) an ``flock`` on a file beside the database, which the kernel hands to the next waiter the
+    moment it is released. Reentrant in a thread; an in-memory database needs only the thread lock."""
+
+    def __init__(self, database: str | None) -> None:
+        self._thread = threading.RLock()
+        self._depth = 0
+        self._path = f"{database}-writer.lock" if database and database != ":memory:" and \
+            not database.startswith("file:") else None
+        self._fd: int | None = None
+        self._pid = 0
+
+    def acquire(self) -> None:
+        self._thread.acquire()
+        if self._depth == 0 and self._path is not None:
+            try:
+                if self._fd is None or self._pid != os.getpid():
+                    # Our own open file: one inherited over fork would be shared with the parent (no exclusion).
+                    self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._thread.release()
+                raise
+        self._depth += 1
+
+    def release(self) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
 
 
 def is_postgres(engine_or_session) -> bool:
@@ -148,7 +187,17 @@ def rowcount(result: Result) -> int:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    # The identity map holds rows weakly: a row loaded early in a transaction (the calendar, a contact
+    # just created) and no longer referenced is dropped, and the next ``session.get`` selects it again.
+    # Sessions are short (one request, one batch): each keeps what it loaded or added until it closes.
+    event.listen(factory, "loaded_as_persistent", _pin)
+    event.listen(factory, "pending_to_persistent", _pin)
+    return factory
+
+
+def _pin(session: Session, instance: object) -> None:
+    session.info.setdefault("pinned", []).append(instance)
 
 
 def load_by_id(session: Session, model, ids: Iterable[str | None]) -> dict:

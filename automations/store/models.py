@@ -246,8 +246,10 @@ class Appointment(Base):
     #: Set when deleted through the API (cancelled first if it was still to come); the API answers 404.
     deleted_at: Mapped[datetime | None]
     __table_args__ = (
-        Index("ix_appointments_slot", "calendar_id", "start_at"),
-        Index("ix_appointments_host_time", "assigned_user_id", "start_at"),
+        # Availability reads who is busy when from these alone (covering: no table lookups, which a
+        # class with hundreds of attendees in one slot would need one each of, on every booking).
+        Index("ix_appointments_slot", "calendar_id", "start_at", "end_at", "assigned_user_id", "status"),
+        Index("ix_appointments_host_time", "assigned_user_id", "start_at", "end_at", "calendar_id", "status"),
     )
 
 
@@ -258,6 +260,7 @@ class AppointmentHost(Base):
     __tablename__ = "appointment_hosts"
     appointment_id: Mapped[str] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    __table_args__ = (Index("ix_appointment_hosts_user", "user_id", "appointment_id"),)
 
 
 class BusyBlock(Base):

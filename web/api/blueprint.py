@@ -45,7 +45,7 @@ def _authenticate() -> None:
     if getattr(view, "__openapi__", {}).get("public"):
         return
     state = current_app.extensions["punctual"]
-    authenticate(state.factory, now=state.clock.now(), limits=state.limits)
+    authenticate(state.factory, now=state.clock.now(), limits=state.limits, counts=state.counts)
 
 
 @doc("This document: the OpenAPI 3.1 description of the API", public=True)
