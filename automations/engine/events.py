@@ -123,7 +123,8 @@ def handle(session: Session, event: DomainEvent, now: datetime, *,
     if event.kind in GOOGLE_KINDS and event.appointment_id:
         appointment = session.get(Appointment, event.appointment_id)
         if appointment is not None:
-            google_events.enqueue(session, appointment, now)  # its Google Calendar event follows the change
+            # Its Google Calendar event follows the change (a just-booked one has no event yet).
+            google_events.enqueue(session, appointment, now, new=event.kind == EventKind.APPOINTMENT_BOOKED)
     if event.payload.get("record_past"):
         return  # recorded after the fact (booking.appointments ``record_past``): nothing to confirm or remind
     _enroll(session, event, now, max_sends)
@@ -259,7 +260,8 @@ def release_held_messages(session: Session, meeting_id: str, now: datetime) -> i
 
 #: How the enrollments an event concerns react to it, by kind (enrolling is routed by the trigger types).
 REACTIONS: dict[str, Callable[[Session, DomainEvent, datetime, int], None]] = {
-    EventKind.APPOINTMENT_BOOKED: _on_status,
+    # Not APPOINTMENT_BOOKED: it is an appointment's first event (events run in order per appointment),
+    # so no enrollment of that appointment exists yet to exit or re-check.
     EventKind.APPOINTMENT_STATUS: _on_status,
     EventKind.APPOINTMENT_RESCHEDULED: _on_reschedule,
     EventKind.APPOINTMENT_UPDATED: _on_appointment_updated,

@@ -53,9 +53,22 @@ LINK_RECHECK = timedelta(seconds=15)
 MAX_ATTEMPTS = 8
 
 
+_CONNECTED = "google_connected_users"
+
+
+def _connected_users(session: Session) -> frozenset[str]:
+    """Users with an active Google connection, read once per session (a worker batch, a request): most
+    hosts have none, and then an appointment needs no further query."""
+    users = session.info.get(_CONNECTED)
+    if users is None:
+        users = session.info[_CONNECTED] = frozenset(
+            session.scalars(select(GoogleConnection.user_id).where(GoogleConnection.status == ACTIVE)))
+    return users
+
+
 def target(session: Session, appt: Appointment) -> tuple[str, str] | None:
     """(user id, Google calendar id) the appointment belongs in: its host's linked calendar, if connected."""
-    if not appt.assigned_user_id:
+    if not appt.assigned_user_id or appt.assigned_user_id not in _connected_users(session):
         return None
     member = session.scalar(select(CalendarMember).where(CalendarMember.calendar_id == appt.calendar_id,
                                                          CalendarMember.user_id == appt.assigned_user_id))
@@ -65,9 +78,10 @@ def target(session: Session, appt: Appointment) -> tuple[str, str] | None:
     return (appt.assigned_user_id, member.google_calendar_id) if conn == ACTIVE else None
 
 
-def enqueue(session: Session, appt: Appointment, now: datetime) -> GoogleEventLink | None:
-    """The appointment changed: its Google event is due to be brought in step (or created)."""
-    link = session.get(GoogleEventLink, appt.id)
+def enqueue(session: Session, appt: Appointment, now: datetime, *, new: bool = False) -> GoogleEventLink | None:
+    """The appointment changed: its Google event is due to be brought in step (or created). ``new``: the
+    appointment was just booked, so it has no link yet (not looked up)."""
+    link = None if new else session.get(GoogleEventLink, appt.id)
     if link is None:
         where = target(session, appt)
         if where is None or appt.status in INACTIVE or appt.record_past:

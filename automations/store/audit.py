@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from automations.store.models import AuditEvent
+from automations.store.models import AuditEvent, new_id
 
 
 @dataclass(frozen=True)
@@ -20,9 +21,8 @@ class Actor:
 
 
 def record(session: Session, *, location_id: str | None, actor: Actor, action: str, entity_type: str,
-           entity_id: str | None, at: datetime, summary: str = "") -> AuditEvent:
-    event = AuditEvent(location_id=location_id, actor_kind=actor.kind, actor_id=(actor.id or "")[:100] or None,
-                       action=action[:100], entity_type=entity_type[:50], entity_id=entity_id, at=at,
-                       summary=summary[:500])
-    session.add(event)
-    return event
+           entity_id: str | None, at: datetime, summary: str = "") -> None:
+    """Append the audit line (a plain INSERT: an append-only row needs no unit-of-work bookkeeping)."""
+    session.execute(insert(AuditEvent).values(
+        id=new_id(), location_id=location_id, actor_kind=actor.kind, actor_id=(actor.id or "")[:100] or None,
+        action=action[:100], entity_type=entity_type[:50], entity_id=entity_id, at=at, summary=summary[:500]))

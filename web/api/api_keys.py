@@ -39,7 +39,7 @@ def list_keys() -> ResponseReturnValue:
 @doc("Create an API key: the response carries the key, shown this once", body=ApiKeyCreate, body_optional=True,
      response=out.ApiKeyIssuedOut, status=201)
 def create() -> ResponseReturnValue:
-    data = json_body(ApiKeyCreate(), optional=True)
+    data = json_body(ApiKeyCreate, optional=True)
     with tx() as s:
         row, key = keys.issue(s, location(s), now=now(), name=data["name"])
         result = _issued(row, key)
@@ -50,7 +50,7 @@ def create() -> ResponseReturnValue:
 @doc("Rotate an API key: a new key (shown once) with the same name; the old one stops working at once",
      response=out.ApiKeyIssuedOut, status=201, errors=(409,))
 def rotate(key_id: str) -> ResponseReturnValue:
-    json_body(BodySchema(), optional=True)
+    json_body(BodySchema, optional=True)
     with tx() as s:
         row, key = keys.rotate(s, keys.get(s, current_location_id(), key_id), now())
         result = _issued(row, key)

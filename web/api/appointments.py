@@ -122,7 +122,7 @@ def _apply_patch(session: Session, appt: Appointment, data: dict) -> bool:
 @doc("Book an appointment (enrolls the contact in matching published workflows)", body=AppointmentBook,
      response=out.AppointmentOut, status=201, errors=(409,))
 def book() -> ResponseReturnValue:
-    data = json_body(AppointmentBook())
+    data = json_body(AppointmentBook)
     with tx() as s:
         loc = location(s)
         contact_id = data.get("contact_id")
@@ -149,7 +149,7 @@ def book() -> ResponseReturnValue:
 @bp.get("/appointments")
 @doc("List appointments, oldest booking first", query=AppointmentListQuery, response=out.AppointmentOut, many=True)
 def list_appointments() -> ResponseReturnValue:
-    args = query_args(AppointmentListQuery())
+    args = query_args(AppointmentListQuery)
     with tx() as s:
         query = scoped(Appointment)
         for key, column in (("status", Appointment.status), ("calendar_id", Appointment.calendar_id),
@@ -171,7 +171,7 @@ def get(appointment_id: str) -> ResponseReturnValue:
 @doc("Change status, time (reschedule) and details in one transaction", body=AppointmentPatch,
      response=out.AppointmentOut, errors=(409,))
 def patch(appointment_id: str) -> ResponseReturnValue:
-    data = json_body(AppointmentPatch())
+    data = json_body(AppointmentPatch)
     with tx() as s:
         appt = owned(s, Appointment, appointment_id)
         changed = _apply_patch(s, appt, data)
@@ -184,7 +184,7 @@ def patch(appointment_id: str) -> ResponseReturnValue:
 @bp.post("/appointments/<appointment_id>/cancel")
 @doc("Cancel an appointment (its reminders stop; pending messages are withdrawn)", response=out.AppointmentOut)
 def cancel(appointment_id: str) -> ResponseReturnValue:
-    json_body(BodySchema(), optional=True)  # no fields; still refuse a malformed body
+    json_body(BodySchema, optional=True)  # no fields; still refuse a malformed body
     with tx() as s:
         appt = owned(s, Appointment, appointment_id)
         changed = appointments.change_status(s, appt, AppointmentStatus.CANCELLED, modified_by=ModifiedBy.API,

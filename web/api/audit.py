@@ -23,7 +23,7 @@ class AuditQuery(PageQuery):
 @doc("List audit events, newest first (every change, with the key or user that made it)", query=AuditQuery,
      response=out.AuditEventOut, many=True)
 def list_events() -> ResponseReturnValue:
-    args = query_args(AuditQuery())
+    args = query_args(AuditQuery)
     with tx() as s:
         query = scoped(AuditEvent)
         for key in ("entity_type", "entity_id", "actor_id"):

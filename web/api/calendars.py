@@ -127,7 +127,7 @@ def _check_zoom_members(session, cal: Calendar) -> None:
 @bp.get("/calendars")
 @doc("List calendars, oldest first", query=PageQuery, response="Calendar", many=True)
 def list_calendars() -> ResponseReturnValue:
-    args = query_args(PageQuery())
+    args = query_args(PageQuery)
     with tx() as s:
         rows, cursor = paginate(s, scoped(Calendar), Calendar, args)
         return page([serialize.calendar(c) for c in rows], cursor)
@@ -137,7 +137,7 @@ def list_calendars() -> ResponseReturnValue:
 @doc("Create a calendar (personal, round_robin, collective, class or unassigned)", body=CalendarCreate,
      response="CalendarDetail", status=201)
 def create() -> ResponseReturnValue:
-    data = json_body(CalendarCreate())
+    data = json_body(CalendarCreate)
     with tx() as s:
         cal = calendars.create(s, location(s), data, now=now())
         _check_zoom_members(s, cal)
@@ -155,7 +155,7 @@ def get(calendar_id: str) -> ResponseReturnValue:
 @doc("Change a calendar's settings, hours or members (only the fields given)", body=CalendarPatch,
      response="CalendarDetail")
 def patch(calendar_id: str) -> ResponseReturnValue:
-    data = json_body(CalendarPatch())
+    data = json_body(CalendarPatch)
     with tx() as s:
         cal = calendars.update(s, owned(s, Calendar, calendar_id), data, now=now())
         if "members" in data:
@@ -175,7 +175,7 @@ def delete(calendar_id: str) -> ResponseReturnValue:
 @doc("Replace the members (in order), with their meeting location and priority", body=MembersPut,
      response="CalendarDetail")
 def put_members(calendar_id: str) -> ResponseReturnValue:
-    data = json_body(MembersPut())
+    data = json_body(MembersPut)
     with tx() as s:
         cal = owned(s, Calendar, calendar_id)
         calendars.set_members(s, cal, data["members"])
@@ -187,7 +187,7 @@ def put_members(calendar_id: str) -> ResponseReturnValue:
 @doc("Set a member's own weekly hours (in their time zone) and date overrides", body=MemberAvailabilityPut,
      response="CalendarDetail")
 def put_member_availability(calendar_id: str, user_id: str) -> ResponseReturnValue:
-    data = json_body(MemberAvailabilityPut())
+    data = json_body(MemberAvailabilityPut)
     with tx() as s:
         cal = owned(s, Calendar, calendar_id)
         calendars.set_member_availability(s, cal, user_id, weekly=data["availability"],
@@ -199,7 +199,7 @@ def put_member_availability(calendar_id: str, user_id: str) -> ResponseReturnVal
 @doc("Free slots (what the booking page offers), with the hosts free in each", query=SlotsQuery,
      response="FreeSlots")
 def free_slots(calendar_id: str) -> ResponseReturnValue:
-    args = query_args(SlotsQuery())
+    args = query_args(SlotsQuery)
     with tx() as s:
         cal = owned(s, Calendar, calendar_id)
         zone = parse_tz(args.get("timezone") or cal.timezone or location(s).timezone, "timezone")
@@ -215,7 +215,7 @@ def free_slots(calendar_id: str) -> ResponseReturnValue:
 @doc("Book a recurring series: one appointment per occurrence (event type recurring), all or none",
      body=SeriesBook, response="AppointmentSeries", status=201, errors=(409,))
 def book_series(calendar_id: str) -> ResponseReturnValue:
-    data = json_body(SeriesBook())
+    data = json_body(SeriesBook)
     with tx() as s:
         cal = owned(s, Calendar, calendar_id)
         booked = recurrence.book_series(

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Protocol, TypeVar
 from zoneinfo import available_timezones
 
@@ -333,8 +334,15 @@ def _check_text(text: str, path: str) -> None:
         raise ValidationError.single(path, "contains an unpaired UTF-16 surrogate") from None
 
 
-def json_body(schema: Schema | None = None, *, optional: bool = False) -> dict:
-    """The request's JSON object body, validated by ``schema`` when given.
+@cache
+def schema_of(cls: type[Schema]) -> Schema:
+    """One instance per schema class, reused by every request (building one copies all its fields;
+    loading does not change it, so threads can share it)."""
+    return cls()
+
+
+def json_body(schema: type[Schema] | None = None, *, optional: bool = False) -> dict:
+    """The request's JSON object body, validated by the ``schema`` class when given.
 
     ``optional``: an empty body counts as ``{}`` (action endpoints like publish or cancel).
     """
@@ -361,10 +369,10 @@ def json_body(schema: Schema | None = None, *, optional: bool = False) -> dict:
             raise BadRequest(f"request body must be a JSON object, not {kind}",
                              fields={"$": ["must be a JSON object"]})
         _check_tree(data)
-    return load(schema, data) if schema is not None else data
+    return load(schema_of(schema), data) if schema is not None else data
 
 
-def query_args(schema: Schema) -> dict:
+def query_args(schema: type[Schema]) -> dict:
     """The query string validated by ``schema``: unknown or repeated parameters are 422s naming them."""
     data: dict[str, str] = {}
     problems: dict[str, list[str]] = {}
@@ -377,7 +385,7 @@ def query_args(schema: Schema) -> dict:
             data[key] = values[0]
     if problems:
         raise ValidationError(f"invalid query parameters: {_summary(problems)}", fields=problems)
-    return load(schema, data, what="query parameters")
+    return load(schema_of(schema), data, what="query parameters")
 
 
 # -- lists ------------------------------------------------------------------------------------------

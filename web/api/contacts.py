@@ -88,7 +88,7 @@ def create_contact(session: Session, data: dict, prefix: str = "") -> Contact:
 @bp.get("/contacts")
 @doc("List contacts, oldest first", query=ContactListQuery, response=out.ContactOut, many=True)
 def list_contacts() -> ResponseReturnValue:
-    args = query_args(ContactListQuery())
+    args = query_args(ContactListQuery)
     with tx() as s:
         query = scoped(Contact)
         if args.get("email"):
@@ -100,7 +100,7 @@ def list_contacts() -> ResponseReturnValue:
 @bp.post("/contacts")
 @doc("Create a contact", body=ContactCreate, response=out.ContactOut, status=201)
 def create() -> ResponseReturnValue:
-    data = json_body(ContactCreate())
+    data = json_body(ContactCreate)
     with tx() as s:
         result = serialize.contact(create_contact(s, data))
     return result, 201
@@ -117,7 +117,7 @@ def get(contact_id: str) -> ResponseReturnValue:
 @doc("Update some of a contact's fields (emits contact.updated when anything changed)", body=ContactPatch,
      response=out.ContactOut)
 def patch(contact_id: str) -> ResponseReturnValue:
-    data = json_body(ContactPatch())
+    data = json_body(ContactPatch)
     with tx() as s:
         contact = owned(s, Contact, contact_id)
         changed = contacts.update(s, location(s), contact, data, now=now())

@@ -43,7 +43,7 @@ class EnrollmentListQuery(PageQuery):
 @bp.get("/enrollments")
 @doc("List enrollments, oldest first", query=EnrollmentListQuery, response=out.EnrollmentOut, many=True)
 def list_enrollments() -> ResponseReturnValue:
-    args = query_args(EnrollmentListQuery())
+    args = query_args(EnrollmentListQuery)
     with tx() as s:
         query = scoped(Enrollment)
         for key in ("workflow_id", "appointment_id", "contact_id", "state"):
@@ -74,7 +74,7 @@ def _by() -> str:
 @doc("Remove the contact from the workflow: the run exits now and its unsent messages are withdrawn "
      "(409 when it is already over)", response=out.EnrollmentDetailOut, errors=(409,))
 def remove(enrollment_id: str) -> ResponseReturnValue:
-    json_body(BodySchema(), optional=True)
+    json_body(BodySchema, optional=True)
     with tx() as s:
         owned(s, Enrollment, enrollment_id)
         enrollment = enrollment_admin.remove(s, enrollment_id, by=_by(), now=now())
@@ -86,7 +86,7 @@ def remove(enrollment_id: str) -> ResponseReturnValue:
      "there (422 naming step_id when there is no such step; 409 when the run is over)", body=MoveBody,
      response=out.EnrollmentDetailOut, errors=(409,))
 def move(enrollment_id: str) -> ResponseReturnValue:
-    data = json_body(MoveBody())
+    data = json_body(MoveBody)
     with tx() as s:
         owned(s, Enrollment, enrollment_id)
         enrollment = enrollment_admin.move(s, enrollment_id, data["step_id"], by=_by(), now=now())

@@ -35,7 +35,7 @@ class BusyQuery(QuerySchema):
 @doc("Time the user is busy outside Punctual (events made in Google, free/busy): shown as blocked time",
      query=BusyQuery, response="BusyTimes")
 def busy_times(user_id: str) -> ResponseReturnValue:
-    args = query_args(BusyQuery())
+    args = query_args(BusyQuery)
     start = args.get("start") or now()
     end = start + timedelta(days=args["days"])
     with tx() as s:
@@ -49,7 +49,7 @@ def busy_times(user_id: str) -> ResponseReturnValue:
 @doc("Start connecting the user's Google Calendar: open `authorize_url` in that user's browser (single use, "
      "PKCE, expires in 10 minutes)", response="GoogleAuthorization", errors=(409,))
 def connect(user_id: str) -> ResponseReturnValue:
-    json_body(BodySchema(), optional=True)
+    json_body(BodySchema, optional=True)
     service = google_service()
     with tx() as s:
         owned(s, User, user_id, "user")
@@ -95,7 +95,7 @@ def calendars(user_id: str) -> ResponseReturnValue:
 @doc("Write this member's appointments to one of their Google calendars (its busy times then block their "
      "slots), or stop with null", body=MemberGoogleCalendarBody, response="CalendarDetail", errors=(409,))
 def link_member(calendar_id: str, user_id: str) -> ResponseReturnValue:
-    body = json_body(MemberGoogleCalendarBody())
+    body = json_body(MemberGoogleCalendarBody)
     wanted = body["google_calendar_id"]
     with tx() as s:
         owned(s, Calendar, calendar_id, "calendar")

@@ -28,7 +28,7 @@ class MessageListQuery(PageQuery):
 @bp.get("/messages")
 @doc("List outbox messages, newest first", query=MessageListQuery, response=out.MessageOut, many=True)
 def list_messages() -> ResponseReturnValue:
-    args = query_args(MessageListQuery())
+    args = query_args(MessageListQuery)
     with tx() as s:
         query = scoped(Message)
         for key in ("status", "channel", "appointment_id", "contact_id"):

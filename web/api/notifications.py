@@ -35,7 +35,7 @@ class NotificationListQuery(PageQuery):
 @bp.get("/notifications")
 @doc("List in-app notifications, newest first", query=NotificationListQuery, response=out.NotificationOut, many=True)
 def list_notifications() -> ResponseReturnValue:
-    args = query_args(NotificationListQuery())
+    args = query_args(NotificationListQuery)
     with tx() as s:
         query = scoped(Notification)
         if args.get("user_id"):
@@ -49,7 +49,7 @@ def list_notifications() -> ResponseReturnValue:
 @bp.post("/notifications/<notification_id>/read")
 @doc("Mark a notification read (idempotent: the first read time is kept)", response=out.NotificationOut)
 def mark_read(notification_id: str) -> ResponseReturnValue:
-    json_body(BodySchema(), optional=True)
+    json_body(BodySchema, optional=True)
     with tx() as s:
         note = owned(s, Notification, notification_id, "notification")
         if note.read_at is None:

@@ -29,7 +29,7 @@ def list_recipes() -> ResponseReturnValue:
 @doc("Import a recipe as a new workflow (optionally published)", body=RecipeImport, response=out.WorkflowDetailOut,
      status=201, body_optional=True)
 def import_recipe(slug: str) -> ResponseReturnValue:
-    data = json_body(RecipeImport(), optional=True)
+    data = json_body(RecipeImport, optional=True)
     with tx() as s:
         wf = recipes.import_recipe(s, location(s), slug, now=now(), publish=data["publish"])
         result = serialize.workflow_detail(s, wf)

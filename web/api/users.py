@@ -85,7 +85,7 @@ def _users_json(session, rows: list[User]) -> list[dict]:
 @doc("List users (staff), oldest first, with their Zoom connection and default meeting location",
      query=PageQuery, response=out.UserOut, many=True)
 def list_users() -> ResponseReturnValue:
-    args = query_args(PageQuery())
+    args = query_args(PageQuery)
     with tx() as s:
         rows, cursor = paginate(s, scoped(User), User, args)
         return page(_users_json(s, rows), cursor)
@@ -103,7 +103,7 @@ def get_user(user_id: str) -> ResponseReturnValue:
      "then redirects to /integrations/zoom/callback. The link is single-use and expires.",
      response=out.ZoomAuthorizationOut, errors=(409,))
 def connect_zoom(user_id: str) -> ResponseReturnValue:
-    json_body(BodySchema(), optional=True)
+    json_body(BodySchema, optional=True)
     service = zoom_service()
     with tx() as s:
         owned(s, User, user_id, "user")
@@ -118,7 +118,7 @@ def connect_zoom(user_id: str) -> ResponseReturnValue:
      "`disconnecting` until done); their reminders then use the calendar's fallback location.",
      body=DisconnectBody, body_optional=True, response=out.ZoomDisconnectOut, errors=(409,))
 def disconnect_zoom(user_id: str) -> ResponseReturnValue:
-    body = json_body(DisconnectBody(), optional=True)
+    body = json_body(DisconnectBody, optional=True)
     with tx() as s:
         owned(s, User, user_id, "user")
     result = zoom_service().disconnect(user_id, delete_future_meetings=body["delete_future_meetings"], now=now())
@@ -132,7 +132,7 @@ def disconnect_zoom(user_id: str) -> ResponseReturnValue:
      "only once the user has connected their own Zoom account.",
      body=DefaultLocationBody, response=out.DefaultMeetingLocationOut, errors=(409,))
 def set_default_location(user_id: str) -> ResponseReturnValue:
-    body = json_body(DefaultLocationBody())
+    body = json_body(DefaultLocationBody)
     with tx() as s:
         user = owned(s, User, user_id, "user")
         changed = zoom_connections.set_default_location(
@@ -146,7 +146,7 @@ def set_default_location(user_id: str) -> ResponseReturnValue:
      "their own Zoom account. Applies to bookings from now on.",
      body=MemberLocationBody, response=out.CalendarDetailOut, errors=(409,))
 def set_member_location(calendar_id: str, user_id: str) -> ResponseReturnValue:
-    body = json_body(MemberLocationBody())
+    body = json_body(MemberLocationBody)
     with tx() as s:
         calendar = owned(s, Calendar, calendar_id, "calendar")
         user = owned(s, User, user_id, "user")

@@ -74,7 +74,7 @@ class RecipeFile(BodySchema):
 @bp.get("/workflows")
 @doc("List workflows, oldest first", query=WorkflowListQuery, response=out.WorkflowOut, many=True)
 def list_workflows() -> ResponseReturnValue:
-    args = query_args(WorkflowListQuery())
+    args = query_args(WorkflowListQuery)
     with tx() as s:
         query = scoped(Workflow)
         if args.get("status"):
@@ -126,7 +126,7 @@ def replace(workflow_id: str) -> ResponseReturnValue:
 @doc("Publish the draft as the next version (422 naming every problem when it cannot be)",
      response=out.WorkflowDetailOut)
 def publish(workflow_id: str) -> ResponseReturnValue:
-    json_body(BodySchema(), optional=True)
+    json_body(BodySchema, optional=True)
     with tx() as s:
         wf = owned(s, Workflow, workflow_id)
         workflows.publish(s, wf, now=now())
@@ -136,7 +136,7 @@ def publish(workflow_id: str) -> ResponseReturnValue:
 @bp.post("/workflows/<id:workflow_id>/unpublish")
 @doc("Stop enrolling (running enrollments finish on their version)", response=out.WorkflowDetailOut, errors=(409,))
 def unpublish(workflow_id: str) -> ResponseReturnValue:
-    json_body(BodySchema(), optional=True)
+    json_body(BodySchema, optional=True)
     with tx() as s:
         wf = owned(s, Workflow, workflow_id)
         workflows.unpublish(s, wf, now=now())
@@ -146,7 +146,7 @@ def unpublish(workflow_id: str) -> ResponseReturnValue:
 @bp.get("/workflows/<id:workflow_id>/export")
 @doc("Download the workflow document (the draft, or a published version)", query=ExportQuery, download=True)
 def export(workflow_id: str) -> ResponseReturnValue:
-    args = query_args(ExportQuery())
+    args = query_args(ExportQuery)
     with tx() as s:
         wf = owned(s, Workflow, workflow_id)
         document = workflows.export(s, wf, args["version"])
@@ -215,7 +215,7 @@ class SimulateBody(BodySchema):
      "UTC, or why it is skipped), computed by the engine itself and rolled back (422 naming calendar_id "
      "when it is not a calendar of this location)", body=SimulateBody, response=out.TimelineOut)
 def simulate(workflow_id: str) -> ResponseReturnValue:
-    data = json_body(SimulateBody())
+    data = json_body(SimulateBody)
     with tx() as s:
         wf = owned(s, Workflow, workflow_id)
         timeline = run_simulation(s, location_id=wf.location_id, document_or_workflow=wf,
@@ -238,7 +238,7 @@ class StepFor(BodySchema):
      "zone, meeting link), without sending or writing anything (422 naming the field that names nothing, or "
      "step_id when the step sends nothing to this contact)", body=StepFor, response=out.PreviewOut)
 def preview(workflow_id: str) -> ResponseReturnValue:
-    data = json_body(StepFor())
+    data = json_body(StepFor)
     with tx() as s:
         wf = owned(s, Workflow, workflow_id)
         result = previews.preview(s, wf, step_id=data["step_id"], contact_id=data["contact_id"],
@@ -252,7 +252,7 @@ def preview(workflow_id: str) -> ResponseReturnValue:
      "sent by the worker through the real channel (captured in demo mode)", body=StepFor,
      response=out.TestSendOut, status=201)
 def test_send(workflow_id: str) -> ResponseReturnValue:
-    data = json_body(StepFor())
+    data = json_body(StepFor)
     with tx() as s:
         wf = owned(s, Workflow, workflow_id)
         rows = previews.send_test(s, wf, step_id=data["step_id"], contact_id=data["contact_id"],
