@@ -124,10 +124,39 @@ class RecordingEmail:
         return getattr(self.inner, name)
 
     def send_each(self, emails: list[OutgoingEmail], proceed=None):
-        # Delivery sends one at a time, asking before each; record each email as its own small batch.
-        for email in emails:
-            if proceed is None or proceed(email):
-                yield email, self.send_batch([email])[0]
+        # The real sender's send_each (one SMTP connection for the delivery batch's emails, as the engine
+        # sends them), each answer recorded as it comes; the time in ``proceed`` (the engine's own database
+        # work before each email) is not provider time.
+        rec = self.recorder
+        rec.plan.append([0, 0])
+        batch = rec.plan[-1]
+        if rec.sample_email is None and emails:
+            rec.sample_email = emails[0]
+        in_proceed = 0.0
+
+        def asked(email: OutgoingEmail) -> bool:
+            nonlocal in_proceed
+            t0 = time.perf_counter()
+            try:
+                return proceed is None or proceed(email)
+            finally:
+                in_proceed += time.perf_counter() - t0
+
+        answers = self.inner.send_each(emails, asked)
+        while True:
+            before = in_proceed
+            with rec.timing():
+                answer = next(answers, None)
+            rec.provider_s -= in_proceed - before
+            if answer is None:
+                return
+            email, outcome = answer
+            batch[0] += 1
+            if isinstance(outcome, SendResult):
+                rec.accepted([email.message_id], time.time())
+            else:
+                rec.errors.append((email.message_id, repr(outcome)))
+            yield email, outcome
 
     def send_batch(self, emails: list[OutgoingEmail]) -> list[SendResult | Exception]:
         rec = self.recorder
