@@ -81,3 +81,33 @@ def test_wakes_during_a_drain_are_folded_into_it_without_scheduler_warnings(runt
             sched.shutdown(wait=True)
     assert len(rounds) >= 2  # the wakes were not lost: the drain went round again
     assert not [r for r in caplog.records if "maximum number of running instances" in r.getMessage()]
+
+
+def test_an_idle_tick_only_reads(engine, runtime, clock, world):
+    """With nothing due, a tick asks the database one read-only question and takes no write transaction
+    (on SQLite no writer lock the API's bookings would queue behind); with a wait coming due it still runs."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, *_rest):
+        seen.append(statement.lstrip().split(None, 1)[0].upper() + (" IMMEDIATE" if "IMMEDIATE" in statement else "")
+                    + (" FOR UPDATE" if "FOR UPDATE" in statement else ""))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert sum(runtime.tick().values()) == 0
+        writes = [s for s in seen if s.split()[0] in ("INSERT", "UPDATE", "DELETE") or s.endswith(("IMMEDIATE", "FOR UPDATE"))]
+        assert writes == [] and seen.count("SELECT") == 1, seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    with runtime.factory() as s, s.begin():
+        publish(s, world, doc({"id": "w", "type": "wait_time_delay", "amount": 90, "unit": "seconds"},
+                              {"id": "sms", "type": "send_sms", "body": "hi"}), clock.now())
+        book(s, world, clock.now())
+    assert runtime.tick()["events"] >= 1
+    clock.advance(timedelta(seconds=90))
+    done = runtime.tick()
+    assert done["enrollments"] >= 1 and done["deliveries"] == 1
+    with runtime.factory() as s:
+        assert [m.status for m in messages(s)] == ["sent"]

@@ -11,29 +11,26 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.clock import Clock, SystemClock
-from automations.engine import events, interpreter
+from automations.engine import due_work, events, interpreter
 from automations.google.connections import GoogleSettings
 from automations.google.worker import GoogleWorker
 from automations.outbox.delivery import Delivery
 from automations.runs import enrollments
 from automations.settings import Settings
-from automations.store.db import is_postgres, load_by_id, worker_id
+from automations.store.db import is_postgres, load_by_id, read_only_session, worker_id
 from automations.store.models import (
     Appointment,
     Contact,
-    DomainEvent,
     Enrollment,
     Location,
-    Meeting,
-    Message,
     WorkflowVersion,
 )
-from automations.store.states import EnrollmentState, MeetingStatus, MessageStatus
+from automations.store.states import EnrollmentState
 from automations.zoom.meeting_jobs import MeetingJobs
 from providers.bag import Providers
 
@@ -148,37 +145,42 @@ class Runtime:
     # -- everything --------------------------------------------------------------------------
 
     def tick(self, now: datetime | None = None, max_rounds: int = 10_000) -> dict[str, int]:
-        """Drain all work due at ``now``: events, meetings, enrollments, deliveries, until none is left."""
+        """Drain all work due at ``now``: events, meetings, enrollments, deliveries, until none is left.
+
+        Each round asks the database which kinds are due (one read, :mod:`automations.engine.due_work`) and
+        runs only those; after a kind did work it asks again, since that work may have made more due at once
+        (a booking's confirmation email, its meeting job)."""
         fixed = now
-        totals = {"events": 0, "meetings": 0, "enrollments": 0, "deliveries": 0, "google": 0}
+        totals = dict.fromkeys(due_work.KINDS, 0)
+        runners = {"events": self.run_events, "meetings": self.run_meetings, "enrollments": self.run_enrollments,
+                   "deliveries": self.run_deliveries, "google": self.run_google}
+        due = self.due_now(fixed or self.clock.now())
         for _ in range(max_rounds):
+            if not due:
+                break
             # Re-read the clock every round: a lease taken late in a long tick must be a full lease,
-            # and work that comes due during the tick is picked up in it.
+            # and work that comes due during the tick is picked up in it (the probe after each piece of
+            # work asks at the new time).
             now = fixed or self.clock.now()
-            done = {
-                "events": self.run_events(now),
-                "meetings": self.run_meetings(now),
-                "enrollments": self.run_enrollments(now),
-            }
-            done["deliveries"] = self.run_deliveries(now)
-            done["google"] = self.run_google(now)
-            for k, v in done.items():
-                totals[k] += v
-            if not any(done.values()):
+            worked = False
+            for kind in due_work.KINDS:
+                if kind not in due:
+                    continue
+                done = runners[kind](now)
+                totals[kind] += done
+                if done:
+                    worked = True
+                    due = self.due_now(fixed or self.clock.now())
+            if not worked:
                 break
         return totals
 
+    def due_now(self, now: datetime) -> frozenset[str]:
+        """The kinds of work with something to claim at ``now`` (a read; never waits for a writer)."""
+        with read_only_session(self.factory) as session:
+            return due_work.due_now(session, now, with_google=self.google.connections is not None)
+
     def next_due(self) -> datetime | None:
         """The earliest moment any work comes due (now, if an event is waiting), or None if none is scheduled."""
-        with self.factory() as session:
-            if session.scalar(select(DomainEvent.id).where(DomainEvent.processed_at.is_(None)).limit(1)) is not None:
-                return self.clock.now()
-            candidates = [
-                session.scalar(select(func.min(Enrollment.wake_at)).where(
-                    Enrollment.state.in_((EnrollmentState.ACTIVE, EnrollmentState.WAITING)))),
-                session.scalar(select(func.min(Message.due_at)).where(Message.status == MessageStatus.PENDING)),
-                session.scalar(select(func.min(Meeting.next_attempt_at)).where(
-                    Meeting.status.in_((MeetingStatus.PENDING, "deleting")))),
-            ]
-        found = [c for c in candidates if c is not None]
-        return min(found) if found else None
+        with read_only_session(self.factory) as session:
+            return due_work.next_due(session, self.clock.now())
