@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Integer, Select, bindparam, exists, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
@@ -46,9 +47,10 @@ log = logging.getLogger(__name__)
 _BATCH_CACHE = "events_batch_cache"
 
 
-def claim_batch(session: Session, limit: int) -> list[DomainEvent]:
-    """Unprocessed events, oldest first, skipping any whose appointment has an earlier event still
-    unprocessed (another worker holds it): per-appointment order is what keeps a cancel after its booking."""
+@functools.cache
+def _claim_query(postgres: bool) -> Select:
+    # Built once per dialect and bound at each call: building it (an aliased self-join) cost more CPU than
+    # running it.
     earlier = aliased(DomainEvent)
     query = (
         select(DomainEvent)
@@ -61,11 +63,17 @@ def claim_batch(session: Session, limit: int) -> list[DomainEvent]:
             )
         )
         .order_by(DomainEvent.id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
-    if is_postgres(session):
+    if postgres:
         query = query.with_for_update(skip_locked=True, of=DomainEvent)
-    return list(session.scalars(query))
+    return query
+
+
+def claim_batch(session: Session, limit: int) -> list[DomainEvent]:
+    """Unprocessed events, oldest first, skipping any whose appointment has an earlier event still
+    unprocessed (another worker holds it): per-appointment order is what keeps a cancel after its booking."""
+    return list(session.scalars(_claim_query(is_postgres(session)), {"limit": limit}))
 
 
 def process_batch(session: Session, now: datetime, limit: int = 200, *,
