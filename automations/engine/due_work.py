@@ -3,7 +3,8 @@ the scheduler when the next piece comes due.
 
 A tick used to try every kind in turn — five write transactions per round, and one more empty round to
 learn it was done — which on SQLite also queued the worker for the writer lock the API's bookings need.
-The probe reads instead (never waiting for a writer) and matches each claim's own conditions; it may
+The probe reads instead (never waiting for a writer) with each claim's own conditions (the job modules'
+``due_where`` and ``store.db.lease_free``, shared with their claims, so the two cannot drift); it may
 say a kind is due when a claim then finds nothing (another worker took it), never the reverse.
 Statements are built once (``functools.cache``), bound to ``now`` at each call.
 """
@@ -13,10 +14,12 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from automations.google.event_jobs import PENDING as GOOGLE_PENDING
+from automations.google import event_jobs, sync
+from automations.outbox import delivery
+from automations.store.db import lease_free
 from automations.store.models import (
     DomainEvent,
     Enrollment,
@@ -27,16 +30,17 @@ from automations.store.models import (
     ZoomConnection,
 )
 from automations.store.states import EnrollmentState, MeetingStatus, MessageStatus
+from automations.zoom import meeting_jobs
 from automations.zoom.connections import DISCONNECTING
-from automations.zoom.meeting_jobs import DELETING
 
 #: The kinds of work of a tick, in the order a round runs them.
 KINDS = ("events", "meetings", "enrollments", "deliveries", "google")
 _LIVE = (EnrollmentState.ACTIVE, EnrollmentState.WAITING)
 
 
-def _lease_free(model, now):
-    return or_(model.lease_expires_at.is_(None), model.lease_expires_at < now)
+def enrollments_due(now: datetime | ColumnElement) -> tuple[ColumnElement[bool], ...]:
+    """The enrollments due to run at ``now``; the runtime's claim and the probe share it."""
+    return Enrollment.state.in_(_LIVE), Enrollment.wake_at <= now
 
 
 @functools.cache
@@ -45,22 +49,14 @@ def _due_query(with_google: bool) -> Select:
     checks = {
         "events": exists().where(DomainEvent.processed_at.is_(None)),
         # Meeting jobs, or a Zoom disconnect waiting for its meetings' deletions (finished after a batch).
-        "meetings": or_(
-            exists().where(Meeting.status.in_((MeetingStatus.PENDING, DELETING)),
-                           or_(Meeting.next_attempt_at.is_(None), Meeting.next_attempt_at <= now),
-                           _lease_free(Meeting, now)),
-            exists().where(ZoomConnection.status == DISCONNECTING),
-        ),
-        "enrollments": exists().where(Enrollment.state.in_(_LIVE), Enrollment.wake_at <= now),
-        "deliveries": exists().where(Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
-                                     Message.due_at <= now, _lease_free(Message, now)),
+        "meetings": or_(exists().where(*meeting_jobs.due_where(now), lease_free(Meeting, now)),
+                        exists().where(ZoomConnection.status == DISCONNECTING)),
+        "enrollments": exists().where(*enrollments_due(now)),
+        "deliveries": exists().where(*delivery.due_where(now), lease_free(Message, now)),
     }
     if with_google:
-        checks["google"] = or_(
-            exists().where(GoogleEventLink.status == GOOGLE_PENDING, GoogleEventLink.next_attempt_at <= now,
-                           _lease_free(GoogleEventLink, now)),
-            exists().where(GoogleCalendarSync.next_sync_at <= now, _lease_free(GoogleCalendarSync, now)),
-        )
+        checks["google"] = or_(exists().where(*event_jobs.due_where(now), lease_free(GoogleEventLink, now)),
+                               exists().where(*sync.due_where(now), lease_free(GoogleCalendarSync, now)))
     return select(*(check.label(kind) for kind, check in checks.items()))
 
 
@@ -77,7 +73,7 @@ def _next_query() -> Select:
         select(func.min(Enrollment.wake_at)).where(Enrollment.state.in_(_LIVE)).scalar_subquery().label("enrollment"),
         select(func.min(Message.due_at)).where(Message.status == MessageStatus.PENDING)
         .scalar_subquery().label("message"),
-        select(func.min(Meeting.next_attempt_at)).where(Meeting.status.in_((MeetingStatus.PENDING, DELETING)))
+        select(func.min(Meeting.next_attempt_at)).where(Meeting.status.in_((MeetingStatus.PENDING, meeting_jobs.DELETING)))
         .scalar_subquery().label("meeting"),
     )
 

@@ -83,10 +83,7 @@ class Runtime:
         with self.factory() as session, session.begin():
             query = (
                 select(Enrollment)
-                .where(
-                    Enrollment.state.in_((EnrollmentState.ACTIVE, EnrollmentState.WAITING)),
-                    Enrollment.wake_at <= now,
-                )
+                .where(*due_work.enrollments_due(now))
                 .order_by(Enrollment.wake_at)
                 .limit(self.settings.batch_size)
             )

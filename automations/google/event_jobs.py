@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.booking import meetings
@@ -114,6 +114,12 @@ def _describe(appt: Appointment, calendar: Calendar | None, where: str) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+
+def due_where(now: datetime | ColumnElement) -> tuple[ColumnElement[bool], ...]:
+    """The event writes due at ``now`` (lease aside); the claim and the worker's due probe share it."""
+    return GoogleEventLink.status == PENDING, GoogleEventLink.next_attempt_at <= now
+
+
 class GoogleEventJobs:
     def __init__(self, factory: sessionmaker[Session], connections: GoogleConnections | None, *, owner: str,
                  lease_seconds: int = 120) -> None:
@@ -132,8 +138,7 @@ class GoogleEventJobs:
 
     def _claim(self, now: datetime, limit: int) -> list[_Job]:
         with self.factory() as session, session.begin():
-            query = claimable(session, GoogleEventLink, GoogleEventLink.status == PENDING,
-                              GoogleEventLink.next_attempt_at <= now,
+            query = claimable(session, GoogleEventLink, *due_where(now),
                               order_by=[GoogleEventLink.next_attempt_at], now=now, limit=limit)
             jobs = []
             for link in session.scalars(query):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.booking import appointments
@@ -80,6 +80,12 @@ class _Job:
     channel_expires_at: datetime | None
 
 
+
+def due_where(now: datetime | ColumnElement) -> tuple[ColumnElement[bool], ...]:
+    """The calendar syncs due at ``now`` (lease aside); the claim and the worker's due probe share it."""
+    return (GoogleCalendarSync.next_sync_at <= now,)
+
+
 class GoogleSync:
     def __init__(self, factory: sessionmaker[Session], connections: GoogleConnections | None,
                  settings: GoogleSettings, *, owner: str, lease_seconds: int = 120) -> None:
@@ -99,7 +105,7 @@ class GoogleSync:
 
     def _claim(self, now: datetime, limit: int) -> list[_Job]:
         with self.factory() as session, session.begin():
-            query = claimable(session, GoogleCalendarSync, GoogleCalendarSync.next_sync_at <= now,
+            query = claimable(session, GoogleCalendarSync, *due_where(now),
                               order_by=[GoogleCalendarSync.next_sync_at], now=now, limit=limit)
             jobs = []
             for row in session.scalars(query):

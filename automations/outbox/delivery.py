@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.booking import booking_links, meetings
@@ -83,6 +83,11 @@ _SENT = update(_T).where(*_MINE).values(
     lease_expires_at=None)
 #: How many sends one worker has in flight at once (sends are sequential): the most a kill can repeat.
 IN_FLIGHT_PER_WORKER = 1
+
+
+def due_where(now: datetime | ColumnElement) -> tuple[ColumnElement[bool], ...]:
+    """The messages due for delivery at ``now`` (lease aside); the claim and the worker's due probe share it."""
+    return Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)), Message.due_at <= now
 
 
 @dataclass
@@ -192,8 +197,7 @@ class Delivery:
         # A message left in ``sending`` by a worker that died is taken up again once its lease
         # has run out (unless a receipt reconciled it meanwhile); providers see the same message id
         # and idempotency key.
-        query = claimable(session, Message, Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
-                          Message.due_at <= now, order_by=[Message.due_at, Message.id], now=now, limit=limit)
+        query = claimable(session, Message, *due_where(now), order_by=[Message.due_at, Message.id], now=now, limit=limit)
         messages = list(session.scalars(query))
         for m in messages:
             m.lease_owner = self.owner

@@ -208,13 +208,18 @@ def load_by_id(session: Session, model, ids: Iterable[str | None]) -> dict:
     return {row.id: row for row in session.scalars(select(model).where(model.id.in_(wanted)))}
 
 
+def lease_free(model: Any, now: Any) -> Any:
+    """``model`` rows whose lease is free at ``now``: never taken, or run out (its worker died)."""
+    return or_(model.lease_expires_at.is_(None), model.lease_expires_at < now)
+
+
 def claimable(session: Session, model: Any, *where: Any, order_by: Iterable[Any], now: datetime, limit: int) -> Select:
     """The query for a worker's next batch: ``model`` rows matching ``where`` whose lease is free at ``now``
     (never taken, or run out: its worker died), in ``order_by`` order; on PostgreSQL locked with SKIP LOCKED
     so concurrent workers take different rows. The caller sets the lease on what it gets."""
     query = (
         select(model)
-        .where(*where, or_(model.lease_expires_at.is_(None), model.lease_expires_at < now))
+        .where(*where, lease_free(model, now))
         .order_by(*order_by)
         .limit(limit)
     )

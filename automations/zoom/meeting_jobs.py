@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.booking import domain_events, meetings
@@ -55,6 +55,12 @@ class _Job:
     join_url: str | None
     request: MeetingRequest
     foreign: bool  # made by another provider (e.g. the sandbox before Zoom was configured)
+
+
+def due_where(now: datetime | ColumnElement) -> tuple[ColumnElement[bool], ...]:
+    """The meeting jobs due at ``now`` (lease aside); the claim and the worker's due probe share it."""
+    return (Meeting.status.in_((MeetingStatus.PENDING, DELETING)),
+            or_(Meeting.next_attempt_at.is_(None), Meeting.next_attempt_at <= now))
 
 
 class MeetingJobs:
@@ -96,9 +102,7 @@ class MeetingJobs:
     def _claim(self, now: datetime, limit: int) -> list[_Job]:
         name = getattr(self.provider, "name", None)
         with self.factory() as session, session.begin():
-            query = claimable(session, Meeting, Meeting.status.in_((MeetingStatus.PENDING, DELETING)),
-                              or_(Meeting.next_attempt_at.is_(None), Meeting.next_attempt_at <= now),
-                              order_by=[Meeting.next_attempt_at], now=now, limit=limit)
+            query = claimable(session, Meeting, *due_where(now), order_by=[Meeting.next_attempt_at], now=now, limit=limit)
             work = []
             for m in session.scalars(query):
                 if m.host_user_id is None:  # attach() always sets one; the column allows NULL, a provider cannot
