@@ -27,7 +27,7 @@ from sqlalchemy import func, insert, select, text
 from automations.booking import contacts
 from automations.clock import FrozenClock
 from automations.engine.runtime import Runtime
-from automations.outbox.delivery import Delivery
+from automations.outbox.delivery import IN_FLIGHT_PER_WORKER, Delivery
 from automations.settings import Settings
 from automations.store.db import Base, make_engine, make_session_factory
 from automations.store.models import (
@@ -446,8 +446,10 @@ def test_messages_claimed_by_a_dead_delivery_go_out_once_after_the_lease(factory
         dead.run_batch(clock.now(), limit=100)
     with factory() as session:
         claimed = session.execute(select(Message.status, Message.lease_owner, Message.lease_expires_at)).all()
-    # Only the message on the wire when it died is in doubt; the rest of its claim was never handed over.
-    assert Counter((s, o) for s, o, _ in claimed) == {("pending", "dead-worker"): 23, ("sending", "dead-worker"): 1}
+    # Only the messages on the wire when it died (one per lane: an email and a text) are in doubt; the rest of
+    # its claim was never handed over.
+    assert Counter((s, o) for s, o, _ in claimed) == {("pending", "dead-worker"): 24 - IN_FLIGHT_PER_WORKER,
+                                                      ("sending", "dead-worker"): IN_FLIGHT_PER_WORKER}
     assert {exp for *_, exp in claimed} == {clock.now() + timedelta(seconds=lease)}
 
     providers, sent_ids = _recording_providers()
@@ -467,6 +469,88 @@ def test_messages_claimed_by_a_dead_delivery_go_out_once_after_the_lease(factory
         assert_wave_done_once(session, enrollment_ids)
         rows = session.execute(select(Message.lease_owner, Message.attempts, Message.sent_at)).all()
     assert {(o, a, s) for o, a, s in rows} == {(None, 2, clock.now())}
+
+
+# -- the two lanes of a delivery batch --------------------------------------------------------------------
+
+
+class EmailAfterText(RecordingEmail):
+    """Hands its first email over only once a text of the same batch has gone: sent one after the other
+    (emails first), the email would wait for a text that never comes."""
+
+    def __init__(self, text_sent: threading.Event) -> None:
+        super().__init__()
+        self.text_sent = text_sent
+        self.saw_text_first = False
+
+    def send_each(self, emails, proceed=None):
+        self.saw_text_first = self.text_sent.wait(timeout=10)
+        yield from super().send_each(emails, proceed)
+
+
+class TextSignals(RecordingSms):
+    def __init__(self, text_sent: threading.Event) -> None:
+        super().__init__()
+        self.text_sent = text_sent
+
+    def send(self, sms: OutgoingSms) -> SendResult:
+        result = super().send(sms)
+        self.text_sent.set()
+        return result
+
+
+def test_a_batch_sends_its_emails_and_its_texts_side_by_side(factory, clock, world):
+    """A delivery batch's emails and texts go out in two lanes at once (one send in flight per lane), so a
+    slow provider on one channel does not hold up the other; every outcome is still recorded once."""
+    with factory() as session, session.begin():
+        publish(session, world, doc(*REMINDER), clock.now())
+        starts = [clock.now() + timedelta(days=1, minutes=30 * i) for i in range(4)]
+        for start in starts:
+            book(session, world, clock.now(), start=start, calendar_id=world.static_calendar_id)
+    text_sent = threading.Event()
+    email, sms = EmailAfterText(text_sent), TextSignals(text_sent)
+    runtime = Runtime(factory, clock=clock, providers=Providers(email=email, sms=sms), owner="lanes")
+    runtime.tick()
+    clock.set(starts[-1] - timedelta(hours=1))
+    assert runtime.tick()["deliveries"] == 8
+    assert email.saw_text_first, "the batch's emails waited for its texts (or the reverse): one lane, not two"
+    assert len(email.sent) == len(sms.sent) == 4
+    with factory() as session:
+        assert Counter(session.scalars(select(Message.status))) == {"sent": 8}
+
+
+class ChecksEarlierTextsRecorded(RecordingSms):
+    """At each send, notes which of the texts it sent before are not ``sent`` in the database yet."""
+
+    def __init__(self, factory) -> None:
+        super().__init__()
+        self.factory = factory
+        self.unrecorded: list[str] = []
+
+    def send(self, sms: OutgoingSms) -> SendResult:
+        if self.sent:
+            with self.factory() as session:
+                done = set(session.scalars(select(Message.id).where(Message.status == "sent")))
+            self.unrecorded += [mid for mid in self.sent if mid not in done]
+        return super().send(sms)
+
+
+def test_each_answer_is_on_disk_before_the_lanes_next_send(factory, clock, world):
+    """A success is written in the transaction that clears the lane's next send: by the time the next text
+    goes out, every earlier one is recorded (a kill can leave only the one on the wire in doubt)."""
+    with factory() as session, session.begin():
+        publish(session, world, doc(*REMINDER), clock.now())
+        starts = [clock.now() + timedelta(days=1, minutes=30 * i) for i in range(5)]
+        for start in starts:
+            book(session, world, clock.now(), start=start, calendar_id=world.static_calendar_id)
+    sms = ChecksEarlierTextsRecorded(factory)
+    runtime = Runtime(factory, clock=clock, providers=Providers(email=RecordingEmail(), sms=sms), owner="one")
+    runtime.tick()
+    clock.set(starts[-1] - timedelta(hours=1))
+    assert runtime.tick()["deliveries"] == 10
+    assert len(sms.sent) == 5 and sms.unrecorded == []
+    with factory() as session:
+        assert Counter(session.scalars(select(Message.status))) == {"sent": 10}
 
 
 # -- a long tick's later claims ---------------------------------------------------------------------------

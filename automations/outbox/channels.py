@@ -16,9 +16,11 @@ failures, whose text quotes provider errors) are used as they are. Twilio sends 
 naming the outbox row (``…/hooks/twilio/status?m=<id>``), so a receipt can be matched to its message even
 when the worker died before recording the provider's id (see ``automations.outbox.receipts``).
 
-Sending is one message at a time, each handed over only after ``proceed(message)`` said yes (delivery checks
-its lease and that the message is still warranted) and each outcome yielded as soon as the provider answers,
-so delivery can record it before the next send: at most one send per worker is ever in flight.
+A delivery batch is sent in two lanes (:func:`lanes`) that run side by side: its emails over one SMTP
+connection, and everything else (texts, calls, webhooks, Slack) one request at a time. Within a lane, sending is
+one message at a time, each handed over only after ``proceed(message)`` said yes (delivery checks its lease and
+that the message is still warranted) and each outcome yielded as soon as the provider answers, so delivery can
+record it before the lane's next send: at most one send per lane — two per worker — is ever in flight.
 """
 
 from __future__ import annotations
@@ -243,6 +245,19 @@ def render(m: Message, context: dict, location: Location, providers: Providers) 
 
 
 # -- sending -----------------------------------------------------------------------------------------
+
+
+#: How many sends a worker has in flight at once, one per lane: the most a kill can repeat.
+LANES = 2
+
+
+def lanes(batch: list[tuple[Message, Any]]) -> list[list[tuple[Message, Any]]]:
+    """The batch split into the lanes that are sent side by side, order kept, empty ones left out: its
+    emails (one SMTP connection) and the rest (one provider request each). Two waits on two different
+    providers overlap instead of adding up; each lane still has one send in flight."""
+    emails = [pair for pair in batch if pair[0].channel == "email"]
+    rest = [pair for pair in batch if pair[0].channel != "email"]
+    return [lane for lane in (emails, rest) if lane]
 
 
 def send_each(batch: list[tuple[Message, Any]], providers: Providers,

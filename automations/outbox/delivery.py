@@ -1,5 +1,6 @@
 """Delivering the outbox: claim due messages under a lease, render them from current data, send them
-through the channel's provider outside any transaction, one at a time, recording each outcome at once.
+through the channel's provider outside any transaction, one at a time per lane, recording each outcome before
+the lane's next send.
 
 Before a message is rendered (when it is claimed) and again just before it is handed to its provider, delivery
 checks that it is still warranted (:func:`unwarranted`): a message about an appointment is withdrawn, with the
@@ -21,10 +22,12 @@ Each failed attempt and each give-up is logged once at WARNING with the message 
 Twilio's 21610 also opts the contact out. How each channel renders and sends is in
 ``automations.outbox.channels``.
 
-Nothing twice: the lease is checked and extended (a conditional UPDATE on owner and lease, counting the rows
-it hit) just before each send, and each outcome is written the moment the provider answers by a conditional
-UPDATE on the same owner, so a slow batch keeps its claim and a worker that lost its claim sends nothing more
-and overwrites nothing. A worker killed mid-batch leaves at most the one message that was on the wire in
+Nothing twice: a batch is sent in two lanes side by side (its emails, and the rest; ``channels.lanes``), each
+with one send in flight. The lease is checked and extended (a conditional UPDATE on owner and lease, counting
+the rows it hit) just before each send, and each outcome is written by a conditional UPDATE on the same owner
+before the lane's next send (a success in the same transaction that clears that send; a failure, and a lane's
+last success, at once), so a slow batch keeps its claim and a worker that lost its claim sends nothing more and
+overwrites nothing. A worker killed mid-batch leaves at most the one message per lane that was on the wire in
 doubt: it stays ``sending`` until its lease runs out, then it is sent again under the same id (for Twilio the
 status callback, which names the outbox row, usually reconciles it first; an email carries the same
 Message-ID and a webhook the same Idempotency-Key, so receivers can drop the copy).
@@ -34,10 +37,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.booking import booking_links, meetings
@@ -81,8 +86,8 @@ _SENT = update(_T).where(*_MINE).values(
     status=bindparam("b_status"), provider=bindparam("b_provider"), provider_id=bindparam("b_pid"),
     sent_at=bindparam("b_at"), provider_detail=bindparam("b_detail"), status_reason=None, lease_owner=None,
     lease_expires_at=None)
-#: How many sends one worker has in flight at once (sends are sequential): the most a kill can repeat.
-IN_FLIGHT_PER_WORKER = 1
+#: How many sends one worker has in flight at once (one per lane, see channels.lanes): the most a kill can repeat.
+IN_FLIGHT_PER_WORKER = channels.LANES
 
 
 def due_where(now: datetime | ColumnElement) -> tuple[ColumnElement[bool], ...]:
@@ -99,6 +104,38 @@ class _Notes:
     def add(self, m: Message, outcome: str, reason: str, **detail) -> None:
         if m.enrollment_id:
             self.lines.append((m.enrollment_id, outcome, reason, {"message_id": m.id, "step_id": m.step_id, **detail}))
+
+
+def write_sent(conn: Connection, m: Message, outcome: SendResult, owner: str, at: datetime) -> int:
+    """Record a provider's acceptance of ``m`` if ``owner`` still holds it; the rows hit (0 or 1)."""
+    detail = {k: v for k, v in outcome.detail.items() if k != "message_id"} or None
+    return conn.execute(_SENT, {"b_id": m.id, "b_owner": owner, "b_status": outcome.status,
+                                "b_provider": outcome.provider, "b_pid": outcome.provider_id, "b_at": at,
+                                "b_detail": detail}).rowcount
+
+
+class _Answered:
+    """A lane's latest provider acceptance, not written yet: it goes into the transaction that clears the lane's
+    next send (or, for the lane's last one, one of its own). At most one per lane, so a kill still leaves at
+    most one message per lane in doubt."""
+
+    def __init__(self, counts: Counter[str]) -> None:
+        self.counts = counts
+        self.waiting: tuple[Message, SendResult, datetime] | None = None
+
+    def hold(self, m: Message, outcome: SendResult, at: datetime) -> None:
+        self.waiting = (m, outcome, at)
+
+    def write(self, conn: Connection, owner: str) -> None:
+        if self.waiting is None:
+            return
+        m, outcome, at = self.waiting
+        self.waiting = None
+        if write_sent(conn, m, outcome, owner, at) == 1:
+            self.counts["sent"] += 1
+        else:  # a receipt got there first (it names the row), or our lease ran out and someone took it over
+            log.info("message %s: outcome not recorded, a receipt or another worker got there first", m.id)
+            self.counts["lost"] += 1
 
 
 class _Loaded:
@@ -182,14 +219,39 @@ class Delivery:
             if not claimed:
                 return 0
             to_send = self._prepare(session, claimed, now, notes)
-        counts = {"sent": 0, "failed": 0, "retrying": 0, "lost": 0}
-        for m, outcome in channels.send_each(to_send, self.providers, lambda m: self._proceed(m, notes)):
-            counts[self._record(m, outcome, notes)] += 1
+        first, *others = channels.lanes(to_send) or [[]]
+        if others:
+            # The other lane runs on a thread of its own while this one runs here; both end with the batch.
+            with ThreadPoolExecutor(max_workers=len(others), thread_name_prefix="punctual-lane") as pool:
+                side = [pool.submit(self._send_lane, lane, notes) for lane in others]
+                counts = self._send_lane(first, notes)
+                for future in side:
+                    counts += future.result()
+        else:
+            counts = self._send_lane(first, notes)
         self._write_logs(notes, now)
         log.info("delivery batch: %d claimed, %d handed to providers, %d sent, %d retrying, %d failed, "
                  "%d not recorded (claim lost) in %.3fs", len(claimed), len(to_send), counts["sent"],
                  counts["retrying"], counts["failed"], counts["lost"], time.monotonic() - started)
         return len(claimed)
+
+    def _send_lane(self, lane: list[tuple[Message, object]], notes: _Notes) -> Counter[str]:
+        """Send one lane. A success is written in the transaction that clears the lane's next send (one
+        transaction per message instead of two), so it is still on disk before anything else goes out;
+        the lane's last success, and every failure, are written at once."""
+        counts: Counter[str] = Counter()
+        answered = _Answered(counts)
+        try:
+            for m, outcome in channels.send_each(lane, self.providers, lambda m: self._proceed(m, notes, answered)):
+                if isinstance(outcome, SendResult):
+                    answered.hold(m, outcome, self.clock.now())
+                else:
+                    counts[self._record(m, outcome, notes)] += 1
+        finally:
+            if answered.waiting is not None:
+                with self.engine.begin() as conn:
+                    answered.write(conn, self.owner)
+        return counts
 
     # -- claim and prepare (one transaction) -----------------------------------------------------------
 
@@ -308,12 +370,13 @@ class Delivery:
 
     # -- just before each send ---------------------------------------------------------------------------
 
-    def _proceed(self, m: Message, notes: _Notes) -> bool:
-        """Right before ``m`` goes to its provider: extend our lease on it (only if we still hold it, counting
-        the rows the conditional UPDATE hit) and check it is still warranted; withdraw it if not. Core
-        statements on one connection: this runs once per send."""
+    def _proceed(self, m: Message, notes: _Notes, answered: _Answered) -> bool:
+        """Right before ``m`` goes to its provider: write the lane's previous answer, extend our lease on ``m``
+        (only if we still hold it, counting the rows the conditional UPDATE hit) and check it is still
+        warranted; withdraw it if not. Core statements on one connection: this runs once per send."""
         now = self.clock.now()
         with self.engine.begin() as conn:
+            answered.write(conn, self.owner)
             held = conn.execute(_EXTEND, {"b_id": m.id, "b_owner": self.owner, "b_now": now,
                                           "b_until": now + self.lease}).rowcount
             if held != 1:
@@ -341,11 +404,8 @@ class Delivery:
         """Write one send's outcome at once; returns sent | retrying | failed | lost."""
         now = self.clock.now()
         if isinstance(outcome, SendResult):
-            detail = {k: v for k, v in outcome.detail.items() if k != "message_id"} or None
             with self.engine.begin() as conn:
-                hit = conn.execute(_SENT, {"b_id": m.id, "b_owner": self.owner, "b_status": outcome.status,
-                                           "b_provider": outcome.provider, "b_pid": outcome.provider_id,
-                                           "b_at": now, "b_detail": detail}).rowcount
+                hit = write_sent(conn, m, outcome, self.owner, now)
             kind = "sent"
         else:
             kind, values = self._failure_values(m, outcome, now)
