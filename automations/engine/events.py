@@ -24,9 +24,10 @@ from automations.engine import interpreter, replies
 from automations.google import event_jobs as google_events
 from automations.runs import enrollments
 from automations.runs.workflow_doc import doc_for_version
-from automations.store.db import get_row, is_postgres, rowcount
+from automations.store.db import get_row, is_postgres, load_by_id, rowcount
 from automations.store.models import (
     Appointment,
+    Contact,
     DomainEvent,
     Enrollment,
     Location,
@@ -79,6 +80,10 @@ def claim_batch(session: Session, limit: int) -> list[DomainEvent]:
 def process_batch(session: Session, now: datetime, limit: int = 200, *,
                   max_sends: int = interpreter.DEFAULT_MAX_SENDS) -> int:
     events = claim_batch(session, limit)
+    # The batch's appointments and their contacts in one query each (the session keeps what it loads), so
+    # each event's ``session.get`` finds them instead of selecting them one by one.
+    appointments = load_by_id(session, Appointment, (e.appointment_id for e in events))
+    load_by_id(session, Contact, (a.contact_id for a in appointments.values()))
     # Per batch: each location's published workflows (and the location), read once and held — the
     # identity map keeps only weak references, so without this every event would read them again.
     session.info[_BATCH_CACHE] = {}

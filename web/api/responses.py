@@ -9,6 +9,7 @@ schemathesis run). Field names follow the API, not the tables: ``start_at`` is `
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from marshmallow import Schema, fields
@@ -421,10 +422,16 @@ class ErrorOut(Reply):
 OPTIONAL: dict[type[Schema], set[str]] = {ErrorBodyOut: {"fields"}}
 
 
+@functools.cache
+def _instance(schema: type[Schema], many: bool) -> Schema:
+    # Built once per class: constructing a schema (its fields, their nested schemas) cost more than dumping.
+    return schema(many=many)
+
+
 def dump(schema: type[Schema], obj: Any) -> dict:
     """One object through its response schema."""
-    return schema().dump(obj)
+    return _instance(schema, False).dump(obj)
 
 
 def dump_many(schema: type[Schema], objs: Any) -> list[dict]:
-    return schema(many=True).dump(objs)
+    return _instance(schema, True).dump(objs)
