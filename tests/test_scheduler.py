@@ -83,6 +83,28 @@ def test_wakes_during_a_drain_are_folded_into_it_without_scheduler_warnings(runt
     assert not [r for r in caplog.records if "maximum number of running instances" in r.getMessage()]
 
 
+def test_the_gather_grows_while_bursts_keep_coming_and_falls_back_after(runtime):
+    """Under sustained bookings each round shares its fixed cost with more of them: the pause before the next
+    round doubles while rounds keep handling bursts (up to MAX_GATHER_SECONDS) and drops back to
+    WAKE_DELAY_SECONDS after a round with at most one event."""
+    events_per_round = [5, 8, 12, 20, 30, 1, 4]
+    slept: list[float] = []
+    ticker = scheduler._Ticker(runtime, sleep=slept.append)
+
+    def tick(now=None):
+        events = events_per_round.pop(0)
+        if events_per_round:
+            ticker.again.set()  # more bookings woke the worker while this round ran
+        return {"events": events}
+
+    runtime.tick = tick
+    runtime.next_due = lambda: None
+    ticker()
+    wake, cap = scheduler.WAKE_DELAY_SECONDS, scheduler.MAX_GATHER_SECONDS
+    assert slept == [2 * wake, 4 * wake, min(8 * wake, cap), cap, cap, wake]
+    assert events_per_round == []
+
+
 def test_an_idle_tick_only_reads(engine, runtime, clock, world):
     """With nothing due, a tick asks the database one read-only question and takes no write transaction
     (on SQLite no writer lock the API's bookings would queue behind); with a wait coming due it still runs."""
