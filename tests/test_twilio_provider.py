@@ -102,6 +102,28 @@ def test_send_sms_goes_through_the_real_client_to_the_fake(twilio, sms, receiver
     }
 
 
+def test_the_environment_proxy_settings_are_read_once_when_the_sender_is_built(twilio, receiver, monkeypatch):
+    """The proxy the environment names when the sender is built is used; the environment is not read again on
+    every request (requests would, at a cost of ~8 % of a worker's CPU), so a proxy variable set later, here one
+    pointing at a closed port, changes nothing until the next start."""
+    dead_proxy = f"http://127.0.0.1:{_closed_port()}"
+    for name in ("http_proxy", "all_proxy", "ALL_PROXY", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", dead_proxy)
+    proxied = TwilioSmsSender(twilio.account_sid, twilio.auth_token, from_number=FROM, base_url=twilio.base_url,
+                              timeout=5)
+    assert proxied._router.inner.proxy == {"http": dead_proxy}
+    with pytest.raises(RetryableProviderError):  # the proxy read at start-up is honoured: it refuses
+        proxied.send(OutgoingSms("msg_p", TO, "via the proxy"))
+
+    monkeypatch.delenv("HTTP_PROXY")
+    direct = TwilioSmsSender(twilio.account_sid, twilio.auth_token, from_number=FROM, base_url=twilio.base_url,
+                             timeout=5)
+    monkeypatch.setenv("HTTP_PROXY", dead_proxy)  # set after start-up: not read per request
+    assert isinstance(direct.send(OutgoingSms("msg_d", TO, "direct")), SendResult)
+    assert [r.form["Body"] for r in twilio.api_requests("Messages")] == [["direct"]]
+
+
 def test_messaging_service_replaces_from(twilio, receiver):
     sender = TwilioSmsSender(
         twilio.account_sid, twilio.auth_token, messaging_service_sid="MG" + "1" * 32, base_url=twilio.base_url
