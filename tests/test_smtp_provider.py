@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import ipaddress
+import re
 import smtplib
 import socket
 import ssl
@@ -57,6 +58,7 @@ class RecordingHandler:
                 "rcpt_tos": list(envelope.rcpt_tos),
                 "peer": session.peer,
                 "tls": server.transport.get_extra_info("ssl_object") is not None,
+                "raw": raw,  # the DATA as sent (dot-stuffing undone), CRLF line ends
                 "msg": email.message_from_bytes(raw, policy=email.policy.default),
             }
         )
@@ -435,6 +437,196 @@ def test_starttls_required_but_not_offered_is_permanent(smtp_server):
 
     assert all(isinstance(r, PermanentProviderError) for r in results)
     assert handler.messages == []
+
+
+# -- what goes on the wire: encoding, folding, body transfer encodings -------------------------------------
+
+
+def _header_block(raw: bytes) -> list[bytes]:
+    return raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+
+
+def _raw_header(raw: bytes, name: bytes) -> bytes:
+    """One header as it appeared on the wire, continuation lines included (CRLF kept)."""
+    lines = _header_block(raw)
+    start = next(i for i, line in enumerate(lines) if line.lower().startswith(name.lower() + b":"))
+    end = start + 1
+    while end < len(lines) and lines[end][:1] in (b" ", b"\t"):
+        end += 1
+    return b"\r\n".join(lines[start:end])
+
+
+def _assert_clean_wire(raw: bytes) -> None:
+    """7-bit, CRLF only, no line over 998 octets, header lines within 78 unless one word is longer."""
+    assert raw.isascii(), "raw 8-bit data on the wire"
+    assert b"\n" not in raw.replace(b"\r\n", b"") and b"\r" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    for line in _header_block(raw):
+        assert len(line) <= 78 or max(len(word) for word in line.split()) > 60, line
+    for word in re.findall(rb"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=", raw.split(b"\r\n\r\n", 1)[0]):
+        assert len(word) <= 75, word  # RFC 2047 §2
+
+
+def test_non_ascii_subject_names_header_and_bodies_round_trip(smtp_server):
+    controller, handler = smtp_server
+    subject = "Erinnerung: Termin bei Dr. Müller – morgen um 10:00 Uhr, bitte bestätigen Sie 😀 rechtzeitig"
+    from_name = "Praxis Dr. Müller & Söhne, Zahnärzte für die ganze Familie in München"
+    text = "Grüße, Zoë!\nIhr Termin ist morgen.\n\n— Ihre Praxis\n"
+    html = "<p>Grüße, <b>Zoë</b>!</p>\n<p>Здравствуйте</p>\n"
+    out = _email(
+        1,
+        to="Zoë Åström <zoe@example.com>",
+        subject=subject + "\n",  # a newline from a merge field is collapsed, as before
+        text=text,
+        html=html,
+        from_name=from_name,
+        cc=("Jürgen Groß <j@example.com>",),
+        reply_to="Empfang Ärztehaus <desk@clinic.example>",
+        headers={"X-Note": "café ☕ " * 12 + "fin"},
+    )
+
+    [result] = _sender(controller).send_batch([out])
+
+    assert isinstance(result, SendResult), result
+    [got] = handler.messages
+    msg, raw = got["msg"], got["raw"]
+    _assert_clean_wire(raw)
+    assert b"=?utf-8?" in _raw_header(raw, b"Subject")  # RFC 2047, utf-8
+    for line in _raw_header(raw, b"Subject").split(b"\r\n"):
+        assert len(line) <= 76  # RFC 2047 §2: lines holding encoded words
+    assert msg["Subject"] == subject
+    assert msg["From"].addresses[0].display_name == from_name
+    assert msg["From"].addresses[0].addr_spec == "reminders@clinic.example"
+    assert (msg["To"].addresses[0].display_name, msg["To"].addresses[0].addr_spec) == ("Zoë Åström", "zoe@example.com")
+    assert msg["Cc"].addresses[0].display_name == "Jürgen Groß"
+    assert msg["Reply-To"].addresses[0].display_name == "Empfang Ärztehaus"
+    assert msg["X-Note"] == "café ☕ " * 12 + "fin"
+    assert msg.get_content_type() == "multipart/alternative"
+    plain, rich = msg.iter_parts()
+    assert [plain.get_content_type(), rich.get_content_type()] == ["text/plain", "text/html"]
+    assert [plain.get_content_charset(), rich.get_content_charset()] == ["utf-8", "utf-8"]
+    assert plain["Content-Transfer-Encoding"] == rich["Content-Transfer-Encoding"] == "quoted-printable"
+    assert plain.get_content().replace("\r\n", "\n") == text
+    assert rich.get_content().replace("\r\n", "\n") == html
+
+
+def test_ascii_display_name_with_specials_round_trips(smtp_server):
+    controller, handler = smtp_server
+    name = 'Dr. "Bob" O\'Neil, MD (Clinic)'
+
+    _sender(controller).send_batch([_email(1, from_name=name)])
+
+    msg = handler.messages[0]["msg"]
+    assert msg["From"].addresses[0].display_name == name
+    assert len(msg["From"].addresses) == 1
+
+
+def test_long_body_lines_arrive_intact_within_998_octet_wire_lines(smtp_server):
+    controller, handler = smtp_server
+    text = "Start\n" + "a" * 1500 + "\n" + "ü" * 700 + "\nFrom here on, a line that mbox would mangle\n.\n..dots\nEnd\n"
+    html = "<p>" + "b" * 1200 + "</p>\n"
+
+    [result] = _sender(controller).send_batch([_email(1, text=text, html=html)])
+
+    assert isinstance(result, SendResult), result  # aiosmtpd answers 500 to a line over 1000 octets
+    [got] = handler.messages
+    _assert_clean_wire(got["raw"])
+    plain, rich = got["msg"].iter_parts()
+    assert plain["Content-Transfer-Encoding"] == rich["Content-Transfer-Encoding"] == "quoted-printable"
+    assert plain.get_content().replace("\r\n", "\n") == text
+    assert rich.get_content().replace("\r\n", "\n") == html
+
+
+@pytest.mark.parametrize(
+    ("text", "encodings"),
+    [
+        ("Hi Ana,\nSee you tomorrow at 10:00.\n", {"7bit", "quoted-printable"}),
+        ("Hi Ana, " * 40 + "\n", {"7bit", "quoted-printable"}),  # one 320-character line
+        ("Здравствуйте! " * 30 + "\n", {"quoted-printable"}),  # set_content() picked base64 for this
+        ("Grüße\nbis morgen\n", {"quoted-printable"}),  # and raw 8bit for this
+    ],
+)
+def test_text_bodies_are_7bit_or_quoted_printable_never_base64_or_8bit(smtp_server, text, encodings):
+    controller, handler = smtp_server
+
+    _sender(controller).send_batch([_email(1, text=text)])
+
+    [got] = handler.messages
+    msg = got["msg"]
+    assert msg.get_content_type() == "text/plain" and msg.get_content_charset() == "utf-8"
+    assert msg["Content-Transfer-Encoding"] in encodings
+    assert msg.get_content().replace("\r\n", "\n") == text
+    _assert_clean_wire(got["raw"])
+
+
+def test_long_headers_fold_and_list_unsubscribe_stays_literal(smtp_server):
+    controller, handler = smtp_server
+    subject = " ".join(f"word{i}" for i in range(60))  # about 400 characters of ASCII
+    unsubscribe = "https://clinic.example/unsubscribe/" + "x" * 120
+    cc = tuple(f"Person Number {i} <p{i}@example.com>" for i in range(6))
+
+    _sender(controller).send_batch([_email(1, subject=subject, cc=cc, headers={"List-Unsubscribe": unsubscribe})])
+
+    [got] = handler.messages
+    msg, raw = got["msg"], got["raw"]
+    _assert_clean_wire(raw)
+    assert len(_raw_header(raw, b"Subject").split(b"\r\n")) > 1  # folded
+    assert msg["Subject"] == subject
+    assert [a.addr_spec for a in msg["Cc"].addresses] == [f"p{i}@example.com" for i in range(6)]
+    # Receivers read the URI from the raw header: it must not be hidden in encoded words.
+    assert _raw_header(raw, b"List-Unsubscribe") == b"List-Unsubscribe: <" + unsubscribe.encode() + b">"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_custom_header_line_separators_are_rejected_and_reserved_ones_skipped(smtp_server):
+    controller, handler = smtp_server
+    headers = {
+        "X-Ok": "fine value",
+        "X-Sep": "a\u2028b",  # str.splitlines() separators other than CR/LF: rejected, as EmailMessage did
+        "X-Vt": "a\x0bb",
+        "X-Nl": "a\nb",
+        "Content-Type": "text/html",
+        "Bad Name": "v",
+    }
+
+    [result] = _sender(controller).send_batch([_email(1, headers=headers)])
+
+    assert isinstance(result, SendResult)
+    reasons = {s["value"]: s["reason"] for s in result.detail["skipped"]}
+    assert reasons["X-Sep"].startswith("rejected:") and reasons["X-Vt"].startswith("rejected:")
+    assert reasons["X-Nl"] == "invalid header" and reasons["Bad Name"] == "invalid header"
+    assert reasons["Content-Type"] == "reserved header"
+    msg = handler.messages[0]["msg"]
+    assert msg["X-Ok"] == "fine value"
+    assert msg["X-Sep"] is None and msg["X-Vt"] is None and msg.get_content_type() == "text/plain"
+
+
+def test_display_name_with_a_newline_is_refused_like_before():
+    sender = SmtpEmailSender("smtp://127.0.0.1:1", default_from_email="r@clinic.example")
+    for name in ("Clinic\nBcc: x@evil.example", "Klinik Zoë\r\nBcc: x@evil.example"):
+        with pytest.raises(ValueError):
+            sender.build(_email(1, from_name=name))
+
+
+def test_non_ascii_bcc_goes_with_smtputf8_and_fails_without_it(smtp_server):
+    controller, handler = smtp_server  # aiosmtpd's Controller offers SMTPUTF8 by default
+    out = _email(1, bcc=("jösé@example.com",), subject="Grüße")
+
+    [result] = _sender(controller).send_batch([out])
+
+    assert isinstance(result, SendResult), result
+    [got] = handler.messages
+    assert sorted(got["rcpt_tos"]) == ["ana1@example.com", "jösé@example.com"]
+    assert got["msg"]["Subject"] == "Grüße" and got["msg"]["Bcc"] is None
+
+    plain_handler = RecordingHandler()
+    plain_controller = _start(plain_handler, enable_SMTPUTF8=False)
+    try:
+        [refused] = _sender(plain_controller).send_batch([out])
+    finally:
+        plain_controller.stop()
+    assert isinstance(refused, PermanentProviderError) and refused.provider_code == "ext"
+    assert plain_handler.messages == []
 
 
 def test_parse_smtp_url_variants():
