@@ -168,6 +168,47 @@ def test_a_cancel_landing_while_the_batch_is_sending_stops_the_rest(factory, clo
     assert statuses == [("cancelled", "withdrawn: the appointment is cancelled"), ("sent", None)]
 
 
+def _two_texts_with_a_change_between(factory, clock, world, change) -> tuple[list, list]:
+    """Two texts to Dana claimed together; while the first is with the provider, ``change(session, mine)`` runs."""
+    def meanwhile(sms_envelope):
+        with factory() as s, s.begin():
+            change(s, s.get(Message, sms_envelope.message_id).appointment_id)
+
+    sms = RecordingSms(on_send=meanwhile)
+    runtime = _runtime(factory, clock, sms=sms)
+    with factory() as s, s.begin():
+        publish(s, world, doc(SMS), clock.now())
+        book(s, world, clock.now(), calendar_id=world.static_calendar_id)
+        book(s, world, clock.now(), calendar_id=world.static_calendar_id, start=clock.now() + timedelta(days=5))
+    runtime.run_events(clock.now())
+    runtime.run_enrollments(clock.now())
+    runtime.run_deliveries(clock.now())
+    with factory() as s:
+        return sms.sent, sorted((m.status, m.status_reason or "") for m in messages(s, channel="sms"))
+
+
+def test_a_move_landing_while_the_batch_is_sending_withdraws_the_rest(factory, clock, world):
+    """The check just before each send reads the appointment's current start (in the lease's own statement)."""
+    def move_the_other(s, mine):
+        other = s.scalars(select(Appointment).where(Appointment.id != mine)).one()
+        appointments.reschedule(s, other, start_at=other.start_at + timedelta(hours=2), end_at=None,
+                                modified_by="api", now=clock.now(), override_hours=True)
+
+    sent, statuses = _two_texts_with_a_change_between(factory, clock, world, move_the_other)
+    assert len(sent) == 1
+    assert [st for st, _ in statuses] == ["cancelled", "sent"]
+    assert statuses[0][1].startswith("withdrawn: the appointment moved from ")
+
+
+def test_an_opt_out_landing_while_the_batch_is_sending_withdraws_the_rest(factory, clock, world):
+    def opt_out(s, _mine):
+        s.get(Contact, world.dana_id).sms_dnd = True
+
+    sent, statuses = _two_texts_with_a_change_between(factory, clock, world, opt_out)
+    assert len(sent) == 1
+    assert statuses == [("cancelled", "withdrawn: contact opted out of SMS"), ("sent", "")]
+
+
 def test_a_message_written_about_a_cancellation_still_goes_out(factory, clock, world):
     sms = RecordingSms()
     runtime = _runtime(factory, clock, sms=sms)

@@ -76,12 +76,17 @@ HOLD_RECHECK = timedelta(minutes=15)
 _T = table_of(Message)
 # The per-send statements, built once (they run for every message; building them is most of their cost).
 _MINE = (_T.c.id == bindparam("b_id"), _T.c.lease_owner == bindparam("b_owner"), _T.c.status == MessageStatus.SENDING)
+_A, _C = table_of(Appointment), table_of(Contact)
+# The lease extended and, in the same statement, what ``unwarranted`` needs: the appointment's status and start
+# (NULL: deleted) and the contact's do-not-disturb flags. One round trip per send instead of three.
 _EXTEND = (update(_T).where(_T.c.id == bindparam("b_id"), _T.c.lease_owner == bindparam("b_owner"),
                             _T.c.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
                             _T.c.lease_expires_at > bindparam("b_now"))
-           .values(status=MessageStatus.SENDING, lease_expires_at=bindparam("b_until")))
-_APPOINTMENT = select(Appointment.status, Appointment.start_at).where(Appointment.id == bindparam("b_id"))
-_CONSENT = select(Contact.sms_dnd, Contact.email_dnd).where(Contact.id == bindparam("b_id"))
+           .values(status=MessageStatus.SENDING, lease_expires_at=bindparam("b_until"))
+           .returning(select(_A.c.status).where(_A.c.id == _T.c.appointment_id).scalar_subquery().label("status"),
+                      select(_A.c.start_at).where(_A.c.id == _T.c.appointment_id).scalar_subquery().label("start_at"),
+                      select(_C.c.sms_dnd).where(_C.c.id == _T.c.contact_id).scalar_subquery().label("sms_dnd"),
+                      select(_C.c.email_dnd).where(_C.c.id == _T.c.contact_id).scalar_subquery().label("email_dnd")))
 _SENT = update(_T).where(*_MINE).values(
     status=bindparam("b_status"), provider=bindparam("b_provider"), provider_id=bindparam("b_pid"),
     sent_at=bindparam("b_at"), provider_detail=bindparam("b_detail"), status_reason=None, lease_owner=None,
@@ -378,16 +383,14 @@ class Delivery:
         with self.engine.begin() as conn:
             answered.write(conn, self.owner)
             held = conn.execute(_EXTEND, {"b_id": m.id, "b_owner": self.owner, "b_now": now,
-                                          "b_until": now + self.lease}).rowcount
-            if held != 1:
+                                          "b_until": now + self.lease}).first()
+            if held is None:
                 log.info("message %s not sent by %s: withdrawn meanwhile, or its claim ran out and was taken over",
                          m.id, self.owner)
                 return False
-            appt = contact = None
-            if m.appointment_id:
-                appt = conn.execute(_APPOINTMENT, {"b_id": m.appointment_id}).first()
-            if m.contact_id and m.audience == "contact":
-                contact = conn.execute(_CONSENT, {"b_id": m.contact_id}).first()
+            # The row stands for both: ``status``/``start_at`` of the appointment, the contact's DND flags.
+            appt = held if m.appointment_id and held.status is not None else None
+            contact = held if m.contact_id and m.audience == "contact" else None
             why = unwarranted(m, appt, contact)
             if why:
                 conn.execute(update(_T).where(*_MINE).values(
