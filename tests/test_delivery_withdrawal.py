@@ -143,31 +143,6 @@ def test_webhook_retries_stop_after_a_cancel(factory, clock, world):
     assert (m.status, m.status_reason) == ("cancelled", "withdrawn: the appointment is cancelled")
 
 
-def test_a_cancel_landing_while_the_batch_is_sending_stops_the_rest(factory, clock, world):
-    """Both texts are claimed together; while the first is with the provider the other appointment is
-    cancelled. The check made just before each send withdraws the second."""
-    def cancel_the_other(sms_envelope):
-        with factory() as s, s.begin():
-            mine = s.get(Message, sms_envelope.message_id).appointment_id
-            for appt in s.scalars(select(Appointment).where(Appointment.id != mine,
-                                                            Appointment.status == "confirmed")):
-                appointments.change_status(s, appt, "cancelled", modified_by="api", now=clock.now())
-
-    sms = RecordingSms(on_send=cancel_the_other)
-    runtime = _runtime(factory, clock, sms=sms)
-    with factory() as s, s.begin():
-        publish(s, world, doc(SMS), clock.now())
-        book(s, world, clock.now(), calendar_id=world.static_calendar_id)
-        book(s, world, clock.now(), calendar_id=world.static_calendar_id, start=clock.now() + timedelta(days=5))
-    runtime.run_events(clock.now())
-    runtime.run_enrollments(clock.now())
-    runtime.run_deliveries(clock.now())
-    with factory() as s:
-        statuses = sorted((m.status, m.status_reason) for m in messages(s, channel="sms"))
-    assert len(sms.sent) == 1
-    assert statuses == [("cancelled", "withdrawn: the appointment is cancelled"), ("sent", None)]
-
-
 def _two_texts_with_a_change_between(factory, clock, world, change) -> tuple[list, list]:
     """Two texts to Dana claimed together; while the first is with the provider, ``change(session, mine)`` runs."""
     def meanwhile(sms_envelope):
@@ -185,6 +160,18 @@ def _two_texts_with_a_change_between(factory, clock, world, change) -> tuple[lis
     runtime.run_deliveries(clock.now())
     with factory() as s:
         return sms.sent, sorted((m.status, m.status_reason or "") for m in messages(s, channel="sms"))
+
+
+def test_a_cancel_landing_while_the_batch_is_sending_stops_the_rest(factory, clock, world):
+    """Both texts are claimed together; while the first is with the provider the other appointment is
+    cancelled. The check made just before each send withdraws the second."""
+    def cancel_the_other(s, mine):
+        for appt in s.scalars(select(Appointment).where(Appointment.id != mine, Appointment.status == "confirmed")):
+            appointments.change_status(s, appt, "cancelled", modified_by="api", now=clock.now())
+
+    sent, statuses = _two_texts_with_a_change_between(factory, clock, world, cancel_the_other)
+    assert len(sent) == 1
+    assert statuses == [("cancelled", "withdrawn: the appointment is cancelled"), ("sent", "")]
 
 
 def test_a_move_landing_while_the_batch_is_sending_withdraws_the_rest(factory, clock, world):
