@@ -251,7 +251,7 @@ class Delivery:
                 if isinstance(outcome, SendResult):
                     answered.hold(m, outcome, self.clock.now())
                 else:
-                    counts[self._record(m, outcome, notes)] += 1
+                    counts[self._record_failure(m, outcome, notes)] += 1
         finally:
             if answered.waiting is not None:
                 with self.engine.begin() as conn:
@@ -403,20 +403,16 @@ class Delivery:
 
     # -- as soon as the provider answers -------------------------------------------------------------------
 
-    def _record(self, m: Message, outcome: SendResult | Exception, notes: _Notes) -> str:
-        """Write one send's outcome at once; returns sent | retrying | failed | lost."""
+    def _record_failure(self, m: Message, exc: Exception, notes: _Notes) -> str:
+        """Write a failed send's outcome at once (successes go with the lane's next send, see ``_Answered``);
+        returns retrying | failed | lost."""
         now = self.clock.now()
-        if isinstance(outcome, SendResult):
-            with self.engine.begin() as conn:
-                hit = write_sent(conn, m, outcome, self.owner, now)
-            kind = "sent"
-        else:
-            kind, values = self._failure_values(m, outcome, now)
-            with self.factory() as session, session.begin():
-                hit = rowcount(session.execute(update(_T).where(*_MINE).values(**values),
-                                               {"b_id": m.id, "b_owner": self.owner}))
-                if hit and kind == "failed":
-                    self._after_failure(session, m, outcome, values, now, notes)
+        kind, values = self._failure_values(m, exc, now)
+        with self.factory() as session, session.begin():
+            hit = rowcount(session.execute(update(_T).where(*_MINE).values(**values),
+                                           {"b_id": m.id, "b_owner": self.owner}))
+            if hit and kind == "failed":
+                self._after_failure(session, m, exc, values, now, notes)
         if hit != 1:
             # A receipt got there first (it names the row), or someone took it over after our lease ran out.
             log.info("message %s: outcome not recorded, a receipt or another worker got there first", m.id)
