@@ -46,6 +46,7 @@ from triggers import listening_to
 
 log = logging.getLogger(__name__)
 _BATCH_CACHE = "events_batch_cache"
+_ENROLLMENTS = "enrollments"  # in the batch cache: appointment id -> its enrollments when the batch began
 
 
 @functools.cache
@@ -86,7 +87,8 @@ def process_batch(session: Session, now: datetime, limit: int = 200, *,
     load_by_id(session, Contact, (a.contact_id for a in appointments.values()))
     # Per batch: each location's published workflows (and the location), read once and held — the
     # identity map keeps only weak references, so without this every event would read them again.
-    session.info[_BATCH_CACHE] = {}
+    # Their enrollments too, for the re-entry checks (one query instead of one per event).
+    session.info[_BATCH_CACHE] = {_ENROLLMENTS: enrollments.of_appointments(session, appointments)}
     try:
         _process(session, events, now, max_sends)
     finally:
@@ -98,7 +100,7 @@ def _process(session: Session, events: list[DomainEvent], now: datetime, max_sen
     # One savepoint for the whole batch (two round trips, not two per event); only if an event
     # breaks is the batch redone one event at a time, each in its own savepoint.
     try:
-        with session.begin_nested():
+        with session.begin_nested(), enrollments.batched_logs(session):
             for event in events:
                 handle(session, event, now, max_sends=max_sends)
                 event.processed_at = now
@@ -109,7 +111,7 @@ def _process(session: Session, events: list[DomainEvent], now: datetime, max_sen
         log.warning("a batch of %d events failed; redoing it one event at a time", len(events))
     for event in events:
         try:
-            with session.begin_nested():
+            with session.begin_nested(), enrollments.batched_logs(session):
                 handle(session, event, now, max_sends=max_sends)
         except SQLAlchemyError:
             raise
@@ -151,13 +153,15 @@ def _enroll(session: Session, event: DomainEvent, now: datetime, max_sends: int)
         appointment = session.get(Appointment, facts.appointment_id)
         if appointment is None:
             continue  # gone since the event was written (retention): nothing to enroll
+        known = (session.info.get(_BATCH_CACHE) or {}).get(_ENROLLMENTS, {})
         for workflow, version in _published(session, appointment.location_id):
             doc = doc_for_version(version)
             matched = next((t for t in doc.triggers if t["type"] == ttype.name and ttype.matches(t["filters"], facts)),
                            None)
             if matched is None:
                 continue
-            why_not = enrollments.may_enroll(session, workflow, appointment.id, doc.settings, str(event.id))
+            why_not = enrollments.may_enroll(session, workflow, appointment.id, doc.settings, str(event.id),
+                                             known=known.get(appointment.id))
             if why_not:
                 log.debug("not enrolling %s in %s: %s", appointment.id, workflow.id, why_not)
                 continue

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from automations.store.db import rowcount, table_of
@@ -26,6 +26,10 @@ RESTARTABLE_EXITS = ("appointment cancelled", "appointment rescheduled")
 
 
 LOG_SINK = "enrollment_log_sink"
+#: ``session.info`` key: (workflow id, appointment id) -> enrollments ``start`` added in this session.
+_STARTED = "enrollments_started"
+#: An appointment's enrollments, built once and bound per call.
+_OF_APPOINTMENT = select(Enrollment).where(Enrollment.appointment_id == bindparam("appointment_id"))
 
 
 def log(session: Session, enrollment: Enrollment, *, outcome: str, reason: str, now: datetime,
@@ -62,13 +66,19 @@ def batched_logs(session: Session) -> Iterator[None]:
         session.info.pop(LOG_SINK, None)
 
 
-def may_enroll(session: Session, workflow: Workflow, appointment_id: str, settings: dict, event_id: str) -> str | None:
-    """Why this appointment may not enter the workflow now, or None if it may."""
-    rows = session.execute(
-        select(Enrollment.state, Enrollment.exit_reason, Enrollment.event_id).where(
-            Enrollment.workflow_id == workflow.id, Enrollment.appointment_id == appointment_id
-        )
-    ).all()
+def may_enroll(session: Session, workflow: Workflow, appointment_id: str, settings: dict, event_id: str,
+               known: list[Enrollment] | None = None) -> str | None:
+    """Why this appointment may not enter the workflow now, or None if it may.
+
+    ``known``: every enrollment the appointment had when the caller loaded them in bulk (a batch of
+    events), so none is selected here. Nothing is flushed, so a batch is written in one flush instead of
+    one per event; what the batch changed still counts, as loaded enrollments carry their unflushed
+    state and those it started are still pending in the session."""
+    if known is None:
+        with session.no_autoflush:
+            known = list(session.scalars(_OF_APPOINTMENT, {"appointment_id": appointment_id}))
+    rows = [e for e in known if e.workflow_id == workflow.id]
+    rows += [e for e in session.info.get(_STARTED, {}).get((workflow.id, appointment_id), ()) if e in session]
     if any(row.event_id == event_id for row in rows):
         return "this event already enrolled it"
     if any(row.state in LIVE_ENROLLMENT_STATES for row in rows):
@@ -80,10 +90,21 @@ def may_enroll(session: Session, workflow: Workflow, appointment_id: str, settin
     return None
 
 
+def of_appointments(session: Session, appointment_ids: Iterable[str]) -> dict[str, list[Enrollment]]:
+    """Every enrollment of these appointments, by appointment, in one query (for ``may_enroll``'s ``known``)."""
+    found: dict[str, list[Enrollment]] = {a: [] for a in appointment_ids}
+    if found:
+        with session.no_autoflush:
+            for e in session.scalars(select(Enrollment).where(Enrollment.appointment_id.in_(list(found)))):
+                found[e.appointment_id].append(e)
+    return found
+
+
 def start(session: Session, *, workflow: Workflow, version: WorkflowVersion, appointment: Appointment,
           event_id: str, trigger_status: str | None, rescheduled: bool, now: datetime, first_step: str | None,
           reason: str) -> Enrollment:
     enrollment = Enrollment(
+        id=new_id(),  # known now: its log line and messages refer to it before the batch's one flush
         location_id=workflow.location_id,
         workflow_id=workflow.id,
         version_id=version.id,
@@ -101,7 +122,8 @@ def start(session: Session, *, workflow: Workflow, version: WorkflowVersion, app
         updated_at=now,
     )
     session.add(enrollment)
-    session.flush()
+    # Until the session flushes, ``may_enroll`` finds it here (a rolled-back one is no longer in the session).
+    session.info.setdefault(_STARTED, {}).setdefault((workflow.id, appointment.id), []).append(enrollment)
     log(session, enrollment, outcome="enrolled", reason=reason, now=now, detail={"version": version.number})
     return enrollment
 

@@ -374,8 +374,10 @@ class Enrollment(Base):
     #: The appointment status that started it; cancellation exits those started by other statuses.
     trigger_status: Mapped[str | None] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), default="active")
-    #: True while this enrollment is live; NULL otherwise, so the unique index allows one live run.
-    live: Mapped[bool | None] = mapped_column(Boolean, default=True)
+    #: True while this enrollment is live; NULL otherwise, so the unique index allows one live run. No
+    #: column default: an enrollment that starts and finishes before its first flush is inserted with the
+    #: None it ends with, which a default would turn into True (SQLAlchemy fills defaults for None).
+    live: Mapped[bool | None] = mapped_column(Boolean)
     step_id: Mapped[str | None] = mapped_column(String(64))
     #: Steps executed so far: part of every idempotency key, so a re-run step reuses its keys.
     step_seq: Mapped[int] = mapped_column(Integer, default=0)
