@@ -96,7 +96,7 @@ def of_appointments(session: Session, appointment_ids: Iterable[str]) -> dict[st
     if found:
         with session.no_autoflush:
             for e in session.scalars(select(Enrollment).where(Enrollment.appointment_id.in_(list(found)))):
-                found[e.appointment_id].append(e)
+                found[str(e.appointment_id)].append(e)  # (never None: selected by it)
     return found
 
 
