@@ -164,7 +164,9 @@ def hosts(session: Session, calendar: Calendar) -> list[Host]:
         return [Host(CALENDAR_RESOURCE + calendar.id, calendar.availability, calendar.date_overrides, zone)]
     if calendar.kind in ("personal", "class"):
         members = members[:1]
-    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_([m.user_id for m in members])))}
+    # A member's own zone matters only for hours of their own: most calendars need no user row at all.
+    own_hours = [m.user_id for m in members if m.availability is not None or m.date_overrides is not None]
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(own_hours)))} if own_hours else {}
     out = []
     for m in members:
         own = m.availability is not None or m.date_overrides is not None
