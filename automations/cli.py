@@ -113,7 +113,7 @@ def worker() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="Do not run the embedded worker.")
 @click.option("--workers", type=int, default=None, envvar="PUNCTUAL_WEB_WORKERS",
-              help="Web processes (default: 1 on SQLite, 2 on PostgreSQL).")
+              help="Web processes (default: 2).")
 @click.option("--threads", type=int, default=8, show_default=True, envvar="PUNCTUAL_WEB_THREADS",
               help="Threads per web process.")
 def serve(host: str, port: int, no_worker: bool, workers: int | None, threads: int) -> None:

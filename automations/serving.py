@@ -3,7 +3,7 @@ workers, plus at most ONE embedded worker process, however many web processes th
 
 Why gunicorn: a well-kept, pre-fork WSGI server with graceful shutdown (SIGTERM finishes the requests
 in flight), worker restarts, and no version in its ``Server`` header (the app sets its own security
-headers, ``web/headers.py``, whatever serves it). Several web processes use both
+headers, ``web/headers.py``, whatever serves it). Two web processes use both
 cores; the threads of each overlap database round trips.
 
 The embedded worker is ``automations worker`` run as a child process (``python -m automations.serving
@@ -40,10 +40,11 @@ log = logging.getLogger(__name__)
 WAKE_FD_ENV = "PUNCTUAL_WAKE_FD"
 
 
-def default_workers(database_url: str) -> int:
-    """Web processes: one on SQLite (one writer at a time; threads queue for it without polling),
-    two on PostgreSQL (both cores)."""
-    return 1 if database_url.startswith("sqlite") else 2
+#: Web processes unless told otherwise: two, on SQLite too. Writes still go one at a time (the processes
+#: queue on the writer lock's ``flock``, handed on at each commit), but what a request does outside its
+#: write (reading and checking the request, the API key, writing the answer) runs on the other core
+#: instead of taking the GIL from the request that holds the writer.
+DEFAULT_WORKERS = 2
 
 
 class PipeWaker:
@@ -135,7 +136,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int | None = Non
           embedded_worker: bool = True) -> None:
     """Run the server until SIGTERM/SIGINT: gunicorn's arbiter in this process, ``workers`` web
     processes with ``threads`` threads each, and (unless disabled) one embedded worker process."""
-    workers = workers or default_workers(settings.database_url)
+    workers = workers or DEFAULT_WORKERS
     options = gunicorn_options(host, port, workers, threads)
     embedded = EmbeddedWorker() if embedded_worker else None
     wake_write = None
