@@ -223,7 +223,11 @@ class Delivery:
             claimed = self._claim(session, now, limit)
             if not claimed:
                 return 0
-            to_send = self._prepare(session, claimed, now, notes)
+            # The leases and what preparing sets (attempts, rendered text, holds) go out in one UPDATE per
+            # message at the commit, not one for the claim and another for the rest: nothing read while
+            # preparing depends on the claim being written first.
+            with session.no_autoflush:
+                to_send = self._prepare(session, claimed, now, notes)
         first, *others = channels.lanes(to_send) or [[]]
         if others:
             # The other lane runs on a thread of its own while this one runs here; both end with the batch.
