@@ -333,6 +333,7 @@ def worker_main(
 
 def dump_profile(profiler: cProfile.Profile, path: Path, top: int = 25) -> None:
     """Save the profile (``python -m pstats PATH``) and log its top functions by cumulative time."""
+    path.parent.mkdir(parents=True, exist_ok=True)  # --profile names a directory that may not exist yet
     profiler.dump_stats(path)
     buf = io.StringIO()
     try:
