@@ -71,3 +71,33 @@ def test_a_delivery_batch_claims_and_prepares_each_message_in_one_update(factory
     assert len(claim) == 1 and "lease_owner" in claim[0] and "attempts" in claim[0]
     with factory() as s:
         assert all(m.status == MessageStatus.SENT for m in s.scalars(select(Message)))
+
+
+
+def _checkouts_to_deliver(factory, engine, clock, world, runtime, texts: int) -> int:
+    """Connections taken from the pool while one delivery batch of ``texts`` texts goes out."""
+    with factory() as s, s.begin():
+        for i in range(texts):
+            book(s, world, clock.now(), start=clock.now() + timedelta(days=5, hours=i))
+    runtime.run_events(clock.now())
+    runtime.run_enrollments(clock.now())
+    checkouts: list[int] = []
+
+    def count(*_args) -> None:
+        checkouts.append(1)
+
+    event.listen(engine, "checkout", count)
+    try:
+        assert runtime.run_deliveries(clock.now()) == texts
+    finally:
+        event.remove(engine, "checkout", count)
+    return len(checkouts)
+
+
+def test_a_lane_sends_on_one_connection_however_long_it_is(factory, engine, clock, world, runtime):
+    """Each send's lease extension is a transaction on the lane's own connection, not a pool checkout each."""
+    with factory() as s, s.begin():
+        publish(s, world, doc({"id": "sms", "type": "send_sms", "body": "hi"}), clock.now())
+    few = _checkouts_to_deliver(factory, engine, clock, world, runtime, 2)
+    many = _checkouts_to_deliver(factory, engine, clock, world, runtime, 7)
+    assert many == few

@@ -38,9 +38,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -117,6 +120,13 @@ def write_sent(conn: Connection, m: Message, outcome: SendResult, owner: str, at
     return conn.execute(_SENT, {"b_id": m.id, "b_owner": owner, "b_status": outcome.status,
                                 "b_provider": outcome.provider, "b_pid": outcome.provider_id, "b_at": at,
                                 "b_detail": detail}).rowcount
+
+
+@contextmanager
+def _on(conn: Connection) -> Iterator[Connection]:
+    """A transaction on ``conn``, yielding the connection (as ``engine.begin()`` does)."""
+    with conn.begin():
+        yield conn
 
 
 class _Answered:
@@ -250,16 +260,20 @@ class Delivery:
         the lane's last success, and every failure, are written at once."""
         counts: Counter[str] = Counter()
         answered = _Answered(counts)
-        try:
-            for m, outcome in channels.send_each(lane, self.providers, lambda m: self._proceed(m, notes, answered)):
-                if isinstance(outcome, SendResult):
-                    answered.hold(m, outcome, self.clock.now())
-                else:
-                    counts[self._record_failure(m, outcome, notes)] += 1
-        finally:
-            if answered.waiting is not None:
-                with self.engine.begin() as conn:
-                    answered.write(conn, self.owner)
+        # One connection for the lane, a transaction per send on it (not a pool checkout per send).
+        with self.engine.connect() as conn:
+            try:
+                for m, outcome in channels.send_each(lane, self.providers,
+                                                     lambda m: self._proceed(conn, m, notes, answered)):
+                    if isinstance(outcome, SendResult):
+                        answered.hold(m, outcome, self.clock.now())
+                    else:
+                        counts[self._record_failure(m, outcome, notes)] += 1
+            finally:
+                if answered.waiting is not None:
+                    # If the lane's connection broke, its last answer is still written, on a fresh one.
+                    with self.engine.begin() if conn.invalidated else _on(conn) as writer:
+                        answered.write(writer, self.owner)
         return counts
 
     # -- claim and prepare (one transaction) -----------------------------------------------------------
@@ -379,15 +393,15 @@ class Delivery:
 
     # -- just before each send ---------------------------------------------------------------------------
 
-    def _proceed(self, m: Message, notes: _Notes, answered: _Answered) -> bool:
+    def _proceed(self, conn: Connection, m: Message, notes: _Notes, answered: _Answered) -> bool:
         """Right before ``m`` goes to its provider: write the lane's previous answer, extend our lease on ``m``
         (only if we still hold it, counting the rows the conditional UPDATE hit) and check it is still
         warranted; withdraw it if not. Core statements on one connection: this runs once per send."""
         now = self.clock.now()
-        with self.engine.begin() as conn:
+        with conn.begin():
             answered.write(conn, self.owner)
-            held = conn.execute(_EXTEND, {"b_id": m.id, "b_owner": self.owner, "b_now": now,
-                                          "b_until": now + self.lease}).first()
+            held: Any = conn.execute(_EXTEND, {"b_id": m.id, "b_owner": self.owner, "b_now": now,
+                                               "b_until": now + self.lease}).first()
             if held is None:
                 log.info("message %s not sent by %s: withdrawn meanwhile, or its claim ran out and was taken over",
                          m.id, self.owner)
