@@ -15,6 +15,7 @@ import resource
 import sys
 import tempfile
 import time
+import timeit
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -83,6 +84,13 @@ def temp_database(db: str, keep: bool = False) -> Iterator[str]:
             with admin.begin() as conn:
                 conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def yardstick_us() -> float:
+    """This machine's speed right now: microseconds for ``sum(range(1000))``, best of five. The shared
+    machine's speed drifts (seen: 15 to 26 us within an hour), so figures from different runs compare only
+    next to it; each benchmark prints it before and after its run (``yardstick_us``)."""
+    return round(min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6, 2)
 
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:

@@ -65,6 +65,7 @@ from bench.common import (  # noqa: E402
     reminder_document,
     setup_logging,
     temp_database,
+    yardstick_us,
 )
 
 log = logging.getLogger("bench.idle")
@@ -407,9 +408,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
+    before = yardstick_us()
     with temp_database(args.db) as url:
         result = run(url, args)
-    print(json.dumps(result))
+    print(json.dumps({**result, "yardstick_us": [before, yardstick_us()]}))
     return 0
 
 

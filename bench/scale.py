@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import floor, wave  # noqa: E402
-from bench.common import setup_logging, temp_database  # noqa: E402
+from bench.common import setup_logging, temp_database, yardstick_us  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     setup_logging(args.verbose)
     runs = {}
+    before = yardstick_us()
     for workers in args.workers:
         wave_argv = ["--n", str(args.n), "--db", "postgres", "--workers", str(workers),
                      "--providers", args.providers, "--enqueue", args.enqueue]
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_2w": speedup(2),
         "speedup_4w": speedup(4),
         "runs": {str(k): v for k, v in runs.items()},
+        "yardstick_us": [before, yardstick_us()],
     }))
     return 0
 

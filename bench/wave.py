@@ -73,6 +73,7 @@ from bench.common import (  # noqa: E402
     reminder_document,
     setup_logging,
     temp_database,
+    yardstick_us,
 )
 from providers.bag import Providers  # noqa: E402
 from providers.base import OutgoingEmail, OutgoingSms, SendResult  # noqa: E402
@@ -796,9 +797,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
     real = floor.outside_world(nagle_fake=args.nagle_fake) if args.providers == "real" else nullcontext()
+    before = yardstick_us()
     with temp_database(args.db) as url, real as outside:
         result = run(url, args, outside)
-    print(json.dumps(result))
+    print(json.dumps({**result, "yardstick_us": [before, yardstick_us()]}))
     return 0
 
 
