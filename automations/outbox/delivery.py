@@ -38,9 +38,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -120,13 +118,6 @@ def write_sent(conn: Connection, m: Message, outcome: SendResult, owner: str, at
     return conn.execute(_SENT, {"b_id": m.id, "b_owner": owner, "b_status": outcome.status,
                                 "b_provider": outcome.provider, "b_pid": outcome.provider_id, "b_at": at,
                                 "b_detail": detail}).rowcount
-
-
-@contextmanager
-def _on(conn: Connection) -> Iterator[Connection]:
-    """A transaction on ``conn``, yielding the connection (as ``engine.begin()`` does)."""
-    with conn.begin():
-        yield conn
 
 
 class _Answered:
@@ -271,9 +262,9 @@ class Delivery:
                         counts[self._record_failure(m, outcome, notes)] += 1
             finally:
                 if answered.waiting is not None:
-                    # If the lane's connection broke, its last answer is still written, on a fresh one.
-                    with self.engine.begin() if conn.invalidated else _on(conn) as writer:
-                        answered.write(writer, self.owner)
+                    # (A connection that broke mid-lane reconnects here: its failed transaction is rolled back.)
+                    with conn.begin():
+                        answered.write(conn, self.owner)
         return counts
 
     # -- claim and prepare (one transaction) -----------------------------------------------------------

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from automations.store.db import rowcount, table_of
@@ -28,8 +28,6 @@ RESTARTABLE_EXITS = ("appointment cancelled", "appointment rescheduled")
 LOG_SINK = "enrollment_log_sink"
 #: ``session.info`` key: (workflow id, appointment id) -> enrollments ``start`` added in this session.
 _STARTED = "enrollments_started"
-#: An appointment's enrollments, built once and bound per call.
-_OF_APPOINTMENT = select(Enrollment).where(Enrollment.appointment_id == bindparam("appointment_id"))
 
 
 def log(session: Session, enrollment: Enrollment, *, outcome: str, reason: str, now: datetime,
@@ -75,8 +73,7 @@ def may_enroll(session: Session, workflow: Workflow, appointment_id: str, settin
     one per event; what the batch changed still counts, as loaded enrollments carry their unflushed
     state and those it started are still pending in the session."""
     if known is None:
-        with session.no_autoflush:
-            known = list(session.scalars(_OF_APPOINTMENT, {"appointment_id": appointment_id}))
+        known = of_appointments(session, [appointment_id])[appointment_id]
     rows = [e for e in known if e.workflow_id == workflow.id]
     rows += [e for e in session.info.get(_STARTED, {}).get((workflow.id, appointment_id), ()) if e in session]
     if any(row.event_id == event_id for row in rows):
