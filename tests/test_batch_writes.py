@@ -16,17 +16,26 @@ from tests.factories import book, doc, publish
 
 
 @contextmanager
-def _statements(engine) -> Iterator[list[str]]:
-    seen: list[str] = []
+def _heard(engine, name: str) -> Iterator[list[tuple]]:
+    """The arguments of every ``name`` engine event (``before_cursor_execute``, the pool's ``checkout``) in the block."""
+    seen: list[tuple] = []
 
-    def count(_conn, _cursor, statement, *_args) -> None:
-        seen.append(statement)
+    def note(*args) -> None:
+        seen.append(args)
 
-    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, name, note)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        event.remove(engine, name, note)
+
+
+@contextmanager
+def _statements(engine) -> Iterator[list[str]]:
+    with _heard(engine, "before_cursor_execute") as heard:
+        statements: list[str] = []
+        yield statements
+    statements.extend(args[2] for args in heard)  # (conn, cursor, statement, ...)
 
 
 def _statements_to_handle(factory, engine, clock, world, bookings: int) -> int:
@@ -81,16 +90,8 @@ def _checkouts_to_deliver(factory, engine, clock, world, runtime, texts: int) ->
             book(s, world, clock.now(), start=clock.now() + timedelta(days=5, hours=i))
     runtime.run_events(clock.now())
     runtime.run_enrollments(clock.now())
-    checkouts: list[int] = []
-
-    def count(*_args) -> None:
-        checkouts.append(1)
-
-    event.listen(engine, "checkout", count)
-    try:
+    with _heard(engine, "checkout") as checkouts:
         assert runtime.run_deliveries(clock.now()) == texts
-    finally:
-        event.remove(engine, "checkout", count)
     return len(checkouts)
 
 
