@@ -3,6 +3,7 @@ operator commands (book, outbox, enrollments) so the demo is usable from a termi
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -105,6 +106,7 @@ def worker() -> None:
     _, sched = _run_worker(settings, block=True)
     signal.signal(signal.SIGTERM, lambda *_: sched.shutdown(wait=False))
     click.echo(f"worker running (tick {settings.tick_seconds}s) on {settings.database_url}")
+    gc.freeze()  # start-up's objects, out of the cyclic collector's full passes (automations.serving)
     sched.start()
 
 
@@ -114,18 +116,23 @@ def worker() -> None:
 @click.option("--no-worker", is_flag=True, help="Do not run the embedded worker.")
 @click.option("--workers", type=int, default=None, envvar="PUNCTUAL_WEB_WORKERS",
               help="Web processes (default: 2).")
-@click.option("--threads", type=int, default=8, show_default=True, envvar="PUNCTUAL_WEB_THREADS",
-              help="Threads per web process.")
-def serve(host: str, port: int, no_worker: bool, workers: int | None, threads: int) -> None:
+@click.option("--threads", type=int, default=None, envvar="PUNCTUAL_WEB_THREADS",
+              help="Threads per web process (default: 2).")
+def serve(host: str, port: int, no_worker: bool, workers: int | None, threads: int | None) -> None:
     """Serve the web app and API (gunicorn) with one embedded worker process."""
     from automations import serving
 
     settings = _settings()
+    try:
+        serving.check_port_free(host, port)  # before anything changes: a second server is refused at once
+    except ConfigurationError as exc:
+        raise click.ClickException(f"cannot start: {exc.message}") from exc
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
     engine.dispose()  # nothing of it may cross the fork into the web processes
     click.echo(f"Punctual on http://{host}:{port} (database {settings.database_url})")
-    serving.serve(settings, host=host, port=port, workers=workers, threads=threads, embedded_worker=not no_worker)
+    serving.serve(settings, host=host, port=port, workers=workers, threads=threads or serving.DEFAULT_THREADS,
+                  embedded_worker=not no_worker)
 
 
 @main.group("recipes")

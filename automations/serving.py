@@ -4,7 +4,10 @@ workers, plus at most ONE embedded worker process, however many web processes th
 Why gunicorn: a well-kept, pre-fork WSGI server with graceful shutdown (SIGTERM finishes the requests
 in flight), worker restarts, and no version in its ``Server`` header (the app sets its own security
 headers, ``web/headers.py``, whatever serves it). Two web processes use both
-cores; the threads of each overlap database round trips.
+cores, each with its own listening socket (``reuse_port``) so the kernel spreads connections over
+them; two threads each, so a slow request (an OAuth callback waiting on Zoom) does not stall its
+process, but no more: requests are CPU-bound here, and every extra thread takes the GIL from the one
+that holds SQLite's writer (measured in bench/README.md).
 
 The embedded worker is ``automations worker`` run as a child process (``python -m automations.serving
 --embedded-worker``); web processes wake it after a booking through a pipe (one byte; a full pipe
@@ -16,10 +19,12 @@ database). Everything here is plumbing: the engine and the app are created exact
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +34,7 @@ from gunicorn.app.base import BaseApplication
 
 from automations.engine import scheduler
 from automations.engine.runtime import Runtime
+from automations.errors import ConfigurationError
 from automations.settings import Settings
 from automations.store.db import make_engine, make_session_factory
 from automations.wiring import build_runtime
@@ -45,6 +51,8 @@ WAKE_FD_ENV = "PUNCTUAL_WAKE_FD"
 #: write (reading and checking the request, the API key, writing the answer) runs on the other core
 #: instead of taking the GIL from the request that holds the writer.
 DEFAULT_WORKERS = 2
+#: Threads per web process unless told otherwise (``--threads``): see the module's docstring.
+DEFAULT_THREADS = 2
 
 
 class PipeWaker:
@@ -79,7 +87,12 @@ class _App(BaseApplication):
         factory = make_session_factory(make_engine(self.settings.database_url))
         runtime = build_runtime(self.settings, factory)  # the deployment's providers (composition root)
         runtime.wake_hook = PipeWaker(self.wake_fd) if self.wake_fd is not None else None
-        return create_app(factory=factory, runtime=runtime, settings=self.settings, clock=runtime.clock)
+        app = create_app(factory=factory, runtime=runtime, settings=self.settings, clock=runtime.clock)
+        # What start-up loaded (app, mappers, schemas) lives as long as the process: out of the cyclic
+        # collector's way, so a full collection does not walk it all (~80 ms) inside a request that may
+        # hold SQLite's writer.
+        gc.freeze()
+        return app
 
 
 class EmbeddedWorker:
@@ -125,6 +138,10 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, *, gracef
         "graceful_timeout": graceful_timeout,
         "timeout": 60,
         "keepalive": 5,
+        # A listening socket per web process (SO_REUSEPORT): the kernel spreads new connections over them.
+        # On one shared socket, whichever process woke first took every connection of a burst (a
+        # proxy's or a client's keep-alive pool), and the other process sat idle.
+        "reuse_port": True,
         "accesslog": None,  # one line per request is the proxy's job
         "errorlog": "-",
         "loglevel": "warning",
@@ -132,10 +149,24 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, *, gracef
     }
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int | None = None, threads: int = 8,
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on. With ``reuse_port`` the web processes bind it
+    themselves, and a bind with SO_REUSEPORT would quietly share the port with another server of the
+    same user (an old Punctual still running) instead of failing; this bind, without it, fails."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed server's TIME_WAIT is no owner
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigurationError("--port", f"{port}: cannot listen on {host} ({exc.strerror}); "
+                                               "is another server running there?") from None
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int | None = None, threads: int = DEFAULT_THREADS,
           embedded_worker: bool = True) -> None:
     """Run the server until SIGTERM/SIGINT: gunicorn's arbiter in this process, ``workers`` web
-    processes with ``threads`` threads each, and (unless disabled) one embedded worker process."""
+    processes with ``threads`` threads each, and (unless disabled) one embedded worker process.
+    Call :func:`check_port_free` first: the web processes bind the port with SO_REUSEPORT."""
     workers = workers or DEFAULT_WORKERS
     options = gunicorn_options(host, port, workers, threads)
     embedded = EmbeddedWorker() if embedded_worker else None
@@ -152,6 +183,7 @@ def run_embedded_worker(settings: Settings, wake_fd: int | None) -> None:
     """The worker process: the scheduler drives the runtime; every byte on the wake pipe asks for a tick
     now (coalesced by the scheduler). SIGTERM stops it after the tick in progress."""
     runtime = build_runtime(settings, make_session_factory(make_engine(settings.database_url)))
+    gc.freeze()  # as in a web process (_App.load): start-up's objects, out of the collector's full passes
     sched = scheduler.blocking(runtime)
     signal.signal(signal.SIGTERM, lambda *_: sched.shutdown(wait=False))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's Ctrl-C reaches us too: let it stop us by SIGTERM

@@ -82,16 +82,23 @@ class Served:
         root = psutil.Process(self.proc.pid)
         return [root, *root.children(recursive=True)]
 
-    def cpu_s(self) -> float:
-        """CPU seconds (user + system) used so far by the server and every live process under it."""
-        total = 0.0
+    def cpu_parts(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by the server's processes, by role: ``web``
+        (gunicorn's web processes), ``worker`` (the embedded worker) and ``arbiter``."""
+        parts = {"web": 0.0, "worker": 0.0, "arbiter": 0.0}
         for p in self.tree():
             try:
                 t = p.cpu_times()
-                total += t.user + t.system
+                role = ("arbiter" if p.pid == self.proc.pid
+                        else "worker" if "--embedded-worker" in " ".join(p.cmdline()) else "web")
             except psutil.NoSuchProcess:
-                pass
-        return total
+                continue
+            parts[role] += t.user + t.system
+        return parts
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) used so far by the server and every live process under it."""
+        return sum(self.cpu_parts().values())
 
     def rss_mb(self) -> float:
         total = 0
@@ -251,11 +258,13 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     factory = make_session_factory(make_engine(url, pool_size=1) if "postgresql" in url else make_engine(url))
     with served(url, web_processes=args.web_processes, threads=args.threads, worker=not args.no_worker) as srv:
         load_before = load_avg()
-        cpu0 = srv.cpu_s()
+        parts0, client0 = srv.cpu_parts(), time.process_time()
         results, wall = post_bookings(srv.port, n=args.n, concurrency=args.concurrency,
                                       calendar_ids=calendar_ids, start_at=due + timedelta(hours=1))
+        client_cpu = time.process_time() - client0
         settle = 0.0 if args.no_worker else wait_handled(factory, args.timeout)
-        cpu = srv.cpu_s() - cpu0
+        parts = {role: spent - parts0[role] for role, spent in srv.cpu_parts().items()}
+        cpu = sum(parts.values())
         rss = srv.rss_mb()
         log_text = srv.log_path.read_text(errors="replace")
     with factory() as session:
@@ -271,6 +280,8 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "p50_ms": round(percentile(results.latencies_ms, 50) or 0, 1),
         "p99_ms": round(percentile(results.latencies_ms, 99) or 0, 1),
         "cpu_ms_per_booking": round(cpu * 1000 / max(ok, 1), 2),
+        "cpu_ms_per_booking_parts": {role: round(spent * 1000 / max(ok, 1), 2) for role, spent in parts.items()},
+        "client_cpu_ms_per_booking": round(client_cpu * 1000 / max(ok, 1), 2),
         "errors": results.errors,
         "statuses": results.statuses,
         "first_error": results.first_error,

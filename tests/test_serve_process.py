@@ -72,9 +72,9 @@ def test_demo_then_serve_books_and_captures(tmp_path):
 
 @pytest.mark.slow
 def test_serve_runs_gunicorn_with_one_embedded_worker_woken_by_bookings_and_stops_gracefully(tmp_path):
-    """Two web processes, ONE embedded worker; a booking on either web process wakes it (the tick timer is
-    set far beyond the test, so only the wake can deliver the confirmation); no version in the Server
-    header; SIGTERM stops the server, its web processes and the worker, with exit code 0."""
+    """Two web processes, ONE embedded worker; connections spread over both web processes; a booking on
+    either web process wakes the worker (the tick timer is set far beyond the test, so only the wake
+    can deliver the confirmation); no version in the Server header; SIGTERM stops the server, its web processes and the worker, with exit code 0."""
     psutil = pytest.importorskip("psutil")
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "PUNCTUAL_DEMO_API_KEY": "pk_serve_demo",
            "PUNCTUAL_TICK_SECONDS": "3600"}
@@ -102,6 +102,34 @@ def test_serve_runs_gunicorn_with_one_embedded_worker_woken_by_bookings_and_stop
             return (len(children) - len(workers) == 2 and len(workers) == 1) and children
 
         children = wait_for(tree, 30, "two web processes and one embedded worker")
+        web = [c for c in children if "--embedded-worker" not in " ".join(c.cmdline())]
+
+        def listening(p) -> set[int]:
+            """The inodes of the sockets ``p`` listens on at the port (one socket inherited by two
+            processes is one inode in both)."""
+            return {os.stat(f"/proc/{p.pid}/fd/{c.fd}").st_ino for c in p.net_connections("tcp")
+                    if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+
+        # Each web process listens on its own socket (SO_REUSEPORT), and the kernel spreads connections
+        # over them. On one shared socket, whichever process was already awake took every connection of
+        # a burst. Sixteen keep-alive clients are served by both processes.
+        first, second = (listening(p) for p in web)
+        assert len(first) == len(second) == 1 and first != second
+        clients = [httpx.Client(base_url=base, timeout=10) for _ in range(16)]
+        try:
+            for client in clients:
+                assert client.get("/healthz").status_code == 200
+
+            def served_by() -> list[int] | None:
+                counts = [sum(1 for c in p.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED
+                              and c.laddr.port == port) for p in web]
+                return counts if sum(counts) == 16 else None
+
+            counts = wait_for(served_by, 10, "16 connections held open")
+            assert min(counts) > 0, counts  # all on one process by chance: 2 in 2**16
+        finally:
+            for client in clients:
+                client.close()
         with httpx.Client(base_url=f"{base}/api/v1", headers={"Authorization": "Bearer pk_serve_demo"},
                           timeout=10) as api:
             calendar = api.get("/calendars").json()["items"][0]

@@ -5,6 +5,7 @@ itself is tested in tests/test_serve_process.py.)"""
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ from sqlalchemy import event, text
 
 from automations import serving
 from automations.engine import scheduler
+from automations.errors import ConfigurationError
 from automations.settings import Settings
 from automations.store.db import make_engine, make_session_factory, read_only_session, transaction
 
@@ -34,10 +36,22 @@ def test_pipe_waker_never_blocks_and_the_reader_sees_wakes():
 
 
 def test_gunicorn_defaults():
-    assert serving.DEFAULT_WORKERS == 2  # on SQLite too: see the constant
+    assert serving.DEFAULT_WORKERS == 2 and serving.DEFAULT_THREADS == 2  # on SQLite too: see the module
     opts = serving.gunicorn_options("127.0.0.1", 5000, 2, 8)
     assert opts["worker_class"] == "gthread" and opts["workers"] == 2 and opts["threads"] == 8
     assert opts["accesslog"] is None and opts["graceful_timeout"] > 0
+    assert opts["reuse_port"] is True  # a socket per web process (spread: tests/test_serve_process.py)
+
+
+def test_a_port_something_listens_on_is_refused_by_name():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigurationError) as refused:
+            serving.check_port_free("127.0.0.1", port)
+        assert f"--port {port}: cannot listen on 127.0.0.1" in refused.value.message
+    serving.check_port_free("127.0.0.1", port)  # free again once its owner closed it
 
 
 class BlockingRuntime:
