@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from automations.booking import appointments, availability
 from automations.errors import Conflict, ValidationError
@@ -232,3 +232,42 @@ def test_hours_are_validated_with_field_paths():
         availability.parse_overrides({"2026-02-30": []})
     assert list(info.value.fields) == ["date_overrides.2026-02-30"]
     assert availability.parse_weekly({"sat": [["10:00", "24:00"]]}) == {"sat": [["10:00", "24:00"]]}
+
+
+def test_counting_a_slots_bookings_reads_only_the_appointment_indexes(factory, world, clock):
+    """A class or a busy host's day means counting many bookings per booking: the busy-time query must
+    read index entries only (SQLite's plan says COVERING INDEX), whether it counts a host's or an
+    unassigned calendar's slot. A reschedule leaves its own appointment out by id, which only the table
+    holds, and still never collides with itself."""
+    engine = factory.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("query plans are SQLite's here; PostgreSQL picks by its statistics")
+    seen: list[tuple[str, tuple]] = []
+
+    def busy_queries(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        if "count(*)" in statement and "appointments.end_at >" in statement:  # (the overlap test)
+            seen.append((statement, parameters))
+
+    now = clock.now()
+    with factory() as s, s.begin():
+        _calendar(s, world, appointments_per_slot=5)
+        static = s.get(Calendar, world.static_calendar_id)
+        static.appointments_per_slot = 5
+        s.flush()
+        event.listen(engine, "before_cursor_execute", busy_queries)
+        try:
+            first = book(s, world, now, start=TUESDAY_10_NY, assigned_user_id=world.alice_id)
+            book(s, world, now, start=TUESDAY_10_NY, calendar_id=static.id)
+            booked = list(seen)
+            assert appointments.reschedule(s, first, start_at=TUESDAY_10_NY + timedelta(minutes=15), end_at=None,
+                                           modified_by="api", now=now)
+        finally:
+            event.remove(engine, "before_cursor_execute", busy_queries)
+        raw = s.connection().connection.dbapi_connection
+        assert len(booked) == 2
+        for statement, parameters in booked:
+            plan = [row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + statement, parameters)]
+            on_appointments = [step for step in plan if step.startswith("SEARCH appointments USING")
+                               and "(id=?)" not in step]  # (the co-host join looks rows up by id)
+            assert on_appointments and all("COVERING INDEX" in step for step in on_appointments), plan
+        assert "appointments.id !=" in seen[-1][0] and "appointments.id !=" not in booked[0][0]

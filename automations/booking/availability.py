@@ -197,8 +197,10 @@ def load_busy(session: Session, calendar: Calendar, resources: list[Host], start
     with_calendar = resource in by_key
     if user_ids or with_calendar:
         params = {"start": start, "end": end, "since": start - MAX_APPOINTMENT, "user_ids": user_ids,
-                  "calendar_id": calendar.id, "resource": resource, "exclude_id": exclude_id or ""}
-        rows = session.execute(_busy_query(bool(user_ids), with_calendar), params).all()
+                  "calendar_id": calendar.id, "resource": resource}
+        if exclude_id is not None:
+            params["exclude_id"] = exclude_id
+        rows = session.execute(_busy_query(bool(user_ids), with_calendar, exclude_id is not None), params).all()
     else:
         rows = []
     for key, s, e, cal_id, count in rows:
@@ -210,11 +212,15 @@ def load_busy(session: Session, calendar: Calendar, resources: list[Host], start
 
 
 @cache
-def _busy_query(users: bool, with_calendar: bool):
-    """Every kind of busy time in one round trip, built once per shape (building it is most of its cost)."""
+def _busy_query(users: bool, with_calendar: bool, excluding: bool):
+    """Every kind of busy time in one round trip, built once per shape (building it is most of its cost).
+    The appointment indexes cover it (host or calendar, times, status), so counting a slot's bookings
+    reads no table rows — unless it must leave one out by id (``excluding``: a reschedule), which only
+    the table holds: a new booking does not pay for that."""
     start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
     live = (Appointment.status.not_in(INACTIVE), Appointment.start_at < end, Appointment.end_at > start,
-            Appointment.start_at > bindparam("since", type_=UTCDateTime()), Appointment.id != bindparam("exclude_id"))
+            Appointment.start_at > bindparam("since", type_=UTCDateTime()),
+            *((Appointment.id != bindparam("exclude_id"),) if excluding else ()))
     slot = (Appointment.start_at, Appointment.end_at, Appointment.calendar_id)
     user_ids: BindParameter[str] = bindparam("user_ids", expanding=True)
 
