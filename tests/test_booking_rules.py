@@ -234,14 +234,13 @@ def test_hours_are_validated_with_field_paths():
     assert availability.parse_weekly({"sat": [["10:00", "24:00"]]}) == {"sat": [["10:00", "24:00"]]}
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's plans; PostgreSQL's follow its statistics
 def test_counting_a_slots_bookings_reads_only_the_appointment_indexes(factory, world, clock):
     """A class or a busy host's day means counting many bookings per booking: the busy-time query must
     read index entries only (SQLite's plan says COVERING INDEX), whether it counts a host's or an
     unassigned calendar's slot. A reschedule leaves its own appointment out by id, which only the table
     holds, and still never collides with itself."""
     engine = factory.kw["bind"]
-    if engine.dialect.name != "sqlite":
-        pytest.skip("query plans are SQLite's here; PostgreSQL picks by its statistics")
     seen: list[tuple[str, tuple]] = []
 
     def busy_queries(_conn, _cursor, statement, parameters, _context, _many) -> None:
