@@ -270,3 +270,23 @@ def test_counting_a_slots_bookings_reads_only_the_appointment_indexes(factory, w
                                and "(id=?)" not in step]  # (the co-host join looks rows up by id)
             assert on_appointments and all("COVERING INDEX" in step for step in on_appointments), plan
         assert "appointments.id !=" in seen[-1][0] and "appointments.id !=" not in booked[0][0]
+
+
+def test_round_robin_weighs_the_calendars_nearest_upcoming_appointments(factory, world, clock, monkeypatch):
+    """Fewest upcoming appointments wins; what counts is the calendar's nearest ``ROTATION_WINDOW`` of them,
+    so a calendar with tens of thousands does not make every booking count them all."""
+    now = clock.now()
+    with factory() as s, s.begin():
+        _calendar(s, world, appointments_per_slot=1)
+        for day in (1, 2):  # Alice: two soon
+            book(s, world, now, start=TUESDAY_10_NY + timedelta(days=day), assigned_user_id=world.alice_id)
+        for day in (20, 21, 22):  # Bob: three, later
+            book(s, world, now, start=TUESDAY_10_NY + timedelta(days=day), assigned_user_id=world.bob_id)
+        slot = TUESDAY_10_NY + timedelta(days=7)
+        cal = s.get(Calendar, world.calendar_id)
+        free = availability.bookable_hosts(s, cal, slot, slot + timedelta(minutes=30), now=now)
+        assert appointments._rotation(s, cal, free, now) == world.alice_id  # all counted: Alice 2, Bob 3
+        monkeypatch.setattr(appointments, "ROTATION_WINDOW", 2)
+        assert appointments._rotation(s, cal, free, now) == world.bob_id  # the nearest two are both Alice's
+        monkeypatch.setattr(appointments, "ROTATION_WINDOW", 4)
+        assert appointments._rotation(s, cal, free, now) == world.alice_id  # 2 and 2: member order

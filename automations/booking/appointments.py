@@ -4,14 +4,15 @@ meeting record is reconciled in the same transaction (the provider call comes la
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from automations.booking import availability, domain_events, meetings
 from automations.errors import Conflict, ValidationError
 from automations.rendering import merge_fields, render_context
-from automations.store.db import get_in_location, get_row, is_postgres
+from automations.store.db import UTCDateTime, get_in_location, get_row, is_postgres
 from automations.store.models import Appointment, AppointmentHost, Calendar, Contact, Location, User, new_id
 from automations.store.states import AppointmentStatus, EventKind, ModifiedBy
 
@@ -46,18 +47,34 @@ def _lock(session: Session, calendar: Calendar, user_ids: list[str]) -> None:
                         .with_for_update(key_share=True))
 
 
+#: Round robin weighs at most this many of a calendar's nearest upcoming appointments: exact for any calendar
+#: with fewer, and bounded for one with tens of thousands (counting them all cost 5.5 ms at 20,000, inside
+#: the booking's write transaction, where every other booking waits on SQLite).
+ROTATION_WINDOW = 1000
+
+
 def _rotation(session: Session, calendar: Calendar, free: list[availability.Host], now: datetime) -> str:
-    """Round robin among the free hosts: highest priority first, then whoever has the fewest upcoming
-    appointments on this calendar, then member order — so assignment rotates and skips busy members."""
-    counts = dict(
-        session.execute(
-            select(Appointment.assigned_user_id, func.count())
-            .where(Appointment.calendar_id == calendar.id, Appointment.start_at >= now,
-                   Appointment.status.not_in(INACTIVE))
-            .group_by(Appointment.assigned_user_id)
-        ).all()
-    )
+    """Round robin among the free hosts: highest priority first, then whoever has the fewest of the
+    calendar's upcoming appointments (its nearest ``ROTATION_WINDOW``), then member order — so assignment
+    rotates and skips busy members."""
+    counts = dict(session.execute(_rotation_counts(), {"calendar_id": calendar.id, "now": now,
+                                                       "window": ROTATION_WINDOW}).all())
     return min(free, key=lambda h: (-h.priority, counts.get(h.key, 0), h.position)).key
+
+
+@cache
+def _rotation_counts():
+    """Upcoming appointments per assigned host among the calendar's nearest ``window`` (built once: building
+    a statement with a subquery costs more than running it)."""
+    nearest = (
+        select(Appointment.assigned_user_id)
+        .where(Appointment.calendar_id == bindparam("calendar_id"),
+               Appointment.start_at >= bindparam("now", type_=UTCDateTime()), Appointment.status.not_in(INACTIVE))
+        .order_by(Appointment.start_at)
+        .limit(bindparam("window"))
+        .subquery()
+    )
+    return select(nearest.c.assigned_user_id, func.count()).group_by(nearest.c.assigned_user_id)
 
 
 def _check_past(start_at: datetime, now: datetime, record_past: bool) -> None:
