@@ -131,8 +131,7 @@ def serve(host: str, port: int, no_worker: bool, workers: int | None, threads: i
     migrate.upgrade(engine)
     engine.dispose()  # nothing of it may cross the fork into the web processes
     click.echo(f"Punctual on http://{host}:{port} (database {settings.database_url})")
-    serving.serve(settings, host=host, port=port, workers=workers, threads=threads or serving.DEFAULT_THREADS,
-                  embedded_worker=not no_worker)
+    serving.serve(settings, host=host, port=port, workers=workers, threads=threads, embedded_worker=not no_worker)
 
 
 @main.group("recipes")

@@ -162,13 +162,12 @@ def check_port_free(host: str, port: int) -> None:
                                                "is another server running there?") from None
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int | None = None, threads: int = DEFAULT_THREADS,
+def serve(settings: Settings, *, host: str, port: int, workers: int | None = None, threads: int | None = None,
           embedded_worker: bool = True) -> None:
     """Run the server until SIGTERM/SIGINT: gunicorn's arbiter in this process, ``workers`` web
     processes with ``threads`` threads each, and (unless disabled) one embedded worker process.
     Call :func:`check_port_free` first: the web processes bind the port with SO_REUSEPORT."""
-    workers = workers or DEFAULT_WORKERS
-    options = gunicorn_options(host, port, workers, threads)
+    options = gunicorn_options(host, port, workers or DEFAULT_WORKERS, threads or DEFAULT_THREADS)
     embedded = EmbeddedWorker() if embedded_worker else None
     wake_write = None
     if embedded is not None:

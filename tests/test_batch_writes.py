@@ -62,7 +62,6 @@ def test_a_batch_of_bookings_is_enrolled_in_a_fixed_number_of_statements(factory
         assert len(list(s.scalars(select(EnrollmentLog)))) >= 30  # enrolled, then waiting, for each
 
 
-
 def test_a_delivery_batch_claims_and_prepares_each_message_in_one_update(factory, engine, clock, world, runtime):
     """The claim's lease and what preparing sets (attempts, rendered text) are one UPDATE per message at the
     claim's commit, not one for the lease and a second for the rest."""
@@ -80,7 +79,6 @@ def test_a_delivery_batch_claims_and_prepares_each_message_in_one_update(factory
     assert len(claim) == 1 and "lease_owner" in claim[0] and "attempts" in claim[0]
     with factory() as s:
         assert all(m.status == MessageStatus.SENT for m in s.scalars(select(Message)))
-
 
 
 def _checkouts_to_deliver(factory, engine, clock, world, runtime, texts: int) -> int:
