@@ -18,7 +18,7 @@ from automations.booking import locations
 from automations.errors import Unauthorized
 from automations.store import ratelimit
 from automations.store.audit import Actor
-from automations.store.db import read_only_session, transaction
+from automations.store.db import read_only_connection, transaction
 from web.ratelimit import WINDOW_SECONDS, RateLimited, RateLimits, exceeded
 
 #: Longer than any key we issue; anything bigger is not worth hashing.
@@ -58,19 +58,20 @@ def authenticate(factory: sessionmaker[Session], *, now: datetime, limits: RateL
                  counts: ratelimit.BatchedCounts) -> str:
     """Resolve the request's API key to its location id; remember it and the key in ``g``.
 
-    The hot path writes nothing: the key is read in a read-only transaction, calls are counted in
+    The hot path writes nothing: the key is read in a read-only transaction (Core statements on a bare
+    connection: this runs for every request), calls are counted in
     ``counts`` (synced to the shared counters now and then), and the key's last use is written at most
     once a minute. A failed authentication is counted in the database at once."""
     address = _address()
     fail_bucket = f"auth-fail:ip:{address}"
     try:
-        with read_only_session(factory) as session:
+        with read_only_connection(factory) as conn:
             if limits.auth_failures > 0:
-                seen = ratelimit.peek(session, fail_bucket, now=now, window_seconds=WINDOW_SECONDS)
+                seen = ratelimit.peek(conn, fail_bucket, now=now, window_seconds=WINDOW_SECONDS)
                 if seen.hits >= limits.auth_failures:
                     raise RateLimited(f"too many failed authentications from this address; retry in "
                                       f"{seen.retry_after} s", retry_after=seen.retry_after)
-            row = locations.key_for(session, bearer_key())
+            row = locations.key_for(conn, bearer_key())
             location_id, key_id, stale = row.location_id, row.id, locations.needs_touch(row, now)
     except Unauthorized:
         if limits.auth_failures > 0:

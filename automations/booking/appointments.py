@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from automations.booking import availability, domain_events, meetings
 from automations.errors import Conflict, ValidationError
 from automations.rendering import merge_fields, render_context
-from automations.store.db import UTCDateTime, get_in_location, get_row, is_postgres
+from automations.store.db import UTCDateTime, get_in_location, get_row, is_postgres, take_writer
 from automations.store.models import Appointment, AppointmentHost, Calendar, Contact, Location, User, new_id
 from automations.store.states import AppointmentStatus, EventKind, ModifiedBy
 
@@ -36,8 +36,10 @@ def _owned(session: Session, model, obj_id: str | None, location_id: str, path: 
 def _lock(session: Session, calendar: Calendar, user_ids: list[str]) -> None:
     """Serialize bookings that could collide, so check-then-insert cannot race: on PostgreSQL lock the
     calendar row, then the hosts' user rows in id order (the same order everywhere: no deadlock); on
-    SQLite every write transaction already starts with ``BEGIN IMMEDIATE`` and runs alone."""
+    SQLite take the writer (a transaction that read first ends its read here; any other already began
+    with ``BEGIN IMMEDIATE``), after which the transaction runs alone."""
     if not is_postgres(session):
+        take_writer(session)
         return
     # FOR NO KEY UPDATE: bookings exclude each other, but rows merely referencing these (foreign-key
     # checks take KEY SHARE, e.g. a Google sync inserting busy blocks) neither wait nor deadlock.
@@ -125,6 +127,14 @@ def _title(calendar: Calendar, location: Location, contact: Contact, appt: Appoi
     return merge_fields.render(calendar.title_template, context).strip()[:300] or fallback
 
 
+def booking_calendar(session: Session, location_id: str, calendar_id: str) -> Calendar:
+    """The calendar a booking names, with its members: what a read-first transaction (``store.db.
+    take_writer``) reads before it takes the writer, so that ``book`` finds it in the session."""
+    calendar = _owned(session, Calendar, calendar_id, location_id, "calendar_id")
+    calendar.members  # noqa: B018  (loads the collection now)
+    return calendar
+
+
 def book(session: Session, *, location: Location, calendar_id: str, contact_id: str, start_at: datetime,
          now: datetime, end_at: datetime | None = None, title: str | None = None, status: str | None = None,
          assigned_user_id: str | None = None, notes: str = "", is_recurring: bool = False,
@@ -133,7 +143,7 @@ def book(session: Session, *, location: Location, calendar_id: str, contact_id: 
     """Book after the calendar's rules: availability, overlaps, capacity, notice (``override_hours``:
     staff skip hours, notice and window — never overlaps). A past start needs ``record_past``; such a
     booking gets no meeting and its event says so, so no confirmation goes out."""
-    calendar = _owned(session, Calendar, calendar_id, location.id, "calendar_id")
+    calendar = booking_calendar(session, location.id, calendar_id)
     contact = _owned(session, Contact, contact_id, location.id, "contact_id")
     start_at, end_at = _times(calendar, start_at, end_at)
     _check_past(start_at, now, record_past)

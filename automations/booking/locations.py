@@ -8,7 +8,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from automations.errors import Conflict, Unauthorized
@@ -42,9 +42,15 @@ def issue_key(session: Session, location: Location, *, now: datetime, key: str |
     return issue(session, location, now=now, key=key, name=name)[1]
 
 
-def key_for(session: Session, key: str) -> ApiKey:
-    """The live key row for a presented key, or Unauthorized (unknown and revoked keys alike)."""
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+#: What authenticating a key reads, built once: columns, not an ORM object (every API request runs it).
+_KEY_BY_HASH = select(ApiKey.id, ApiKey.location_id, ApiKey.last_used_at, ApiKey.revoked_at).where(
+    ApiKey.key_hash == bindparam("key_hash"))
+
+
+def key_for(conn: Session | Connection, key: str) -> Row:
+    """The live key for a presented key (its ``id``, ``location_id``, ``last_used_at``), or Unauthorized
+    (unknown and revoked keys alike)."""
+    row = conn.execute(_KEY_BY_HASH, {"key_hash": hash_key(key)}).first()
     if row is None or row.revoked_at is not None:
         raise Unauthorized("invalid API key")
     return row
@@ -54,7 +60,7 @@ def location_for_key(session: Session, key: str) -> Location:
     return get_row(session, Location, key_for(session, key).location_id)
 
 
-def needs_touch(row: ApiKey, now: datetime) -> bool:
+def needs_touch(row: ApiKey | Row, now: datetime) -> bool:
     """Whether the key's last use is older than ``TOUCH_EVERY`` (worth a write)."""
     return row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY
 

@@ -2,7 +2,10 @@
 
 SQLite is the default (one machine); PostgreSQL serves many workers. On SQLite we take control of
 transactions (pysqlite's own handling breaks savepoints) and open every transaction with
-``BEGIN IMMEDIATE`` so two writers never deadlock upgrading a read lock; WAL lets readers go on.
+``BEGIN IMMEDIATE`` so two writers never deadlock upgrading a read lock; WAL lets readers go on. A hot
+path whose first reads decide nothing that could change under it (a booking's calendar) can read first
+and take the writer only for the part that must run alone (``transaction(read_first=True)``,
+``take_writer``).
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ import os
 import socket
 import threading
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    Connection,
     CursorResult,
     DateTime,
     Engine,
@@ -39,7 +44,13 @@ M = TypeVar("M")
 #: Execution option for a transaction that only reads (``read_only_session``): on SQLite it begins
 #: without taking the write lock.
 READ_ONLY = "punctual_read_only"
+#: Execution option for a transaction that reads first and writes after ``take_writer`` (``transaction(...,
+#: read_first=True)``): on SQLite it begins as a reader, so its reads do not hold up other writers.
+READ_FIRST = "punctual_read_first"
 _HOLDS_WRITER = "punctual_holds_writer"
+_READING_FIRST = "punctual_reading_first"
+#: Each SQLite engine's writer lock, for ``take_writer``.
+_WRITERS: weakref.WeakKeyDictionary[Engine, WriterLock] = weakref.WeakKeyDictionary()
 
 
 class UTCDateTime(TypeDecorator):
@@ -98,30 +109,65 @@ def _configure_sqlite(engine: Engine) -> None:
 
     # One writer at a time, queued on a lock: waiting in SQLite's busy handler instead means sleeping
     # in steps of up to 100 ms while the write lock sits free (many threads, one file).
-    writer = WriterLock(engine.url.database)
+    writer = _WRITERS[engine] = WriterLock(engine.url.database)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:
-        if conn.get_execution_options().get(READ_ONLY):
+        options = conn.get_execution_options()
+        if options.get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")  # a WAL reader: takes no write lock, waits for no writer
             return
-        writer.acquire()
-        try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            writer.release()
-            raise
+        if options.get(READ_FIRST):
+            # A reader until take_writer; query_only turns a write before it into an error, never a
+            # write that slipped past the writer lock.
+            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("PRAGMA query_only = 1")
+            conn.info[_READING_FIRST] = True
+            return
+        _begin_writing(conn.connection.dbapi_connection, writer)
         conn.info[_HOLDS_WRITER] = True
 
     def _end(conn, statement: str) -> None:
+        raw = conn.connection.dbapi_connection
+        if conn.info.pop(_READING_FIRST, False):
+            raw.execute("ROLLBACK")  # it wrote nothing
+            raw.execute("PRAGMA query_only = 0")
         if conn.info.pop(_HOLDS_WRITER, False):
             try:  # end it here, so the lock is only handed on once SQLite's is free
-                conn.connection.dbapi_connection.execute(statement)
+                raw.execute(statement)
             finally:
                 writer.release()
 
     event.listen(engine, "commit", lambda conn: _end(conn, "COMMIT"))
     event.listen(engine, "rollback", lambda conn: _end(conn, "ROLLBACK"))
+
+
+def _begin_writing(raw: Any, writer: WriterLock) -> None:
+    writer.acquire()
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except BaseException:
+        writer.release()
+        raise
+
+
+def take_writer(session: Session) -> None:
+    """From here on the session's transaction is the writer (a no-op when it already is, and on PostgreSQL,
+    where the caller locks rows). In a ``read_first`` transaction on SQLite this ends the read and begins
+    the write: what is read after this sees every write committed before it, and nothing else writes
+    until this commits. Rows loaded before stay as they were read (as on PostgreSQL under READ COMMITTED,
+    where a row read before its lock may have changed), so call it before reading what a decision rests on."""
+    conn = session.connection()
+    if not conn.info.get(_READING_FIRST):
+        return
+    if session.in_nested_transaction():  # ending the read would end the savepoint with it
+        raise RuntimeError("take_writer inside a savepoint of a read-first transaction")
+    raw: Any = conn.connection.dbapi_connection
+    raw.execute("ROLLBACK")
+    raw.execute("PRAGMA query_only = 0")
+    del conn.info[_READING_FIRST]
+    _begin_writing(raw, _WRITERS[conn.engine])
+    conn.info[_HOLDS_WRITER] = True
 
 
 class WriterLock:
@@ -250,7 +296,25 @@ def read_only_session(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work commits together or not at all."""
+def read_only_connection(factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """``read_only_session`` for Core statements, without a Session: for a hot path's few reads (the API
+    key of every request), where a Session's set-up and teardown cost more than the reads themselves."""
+    with factory.kw["bind"].connect() as conn:
+        conn.execution_options(**{READ_ONLY: True})
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session], *, read_first: bool = False) -> Iterator[Session]:
+    """A session whose work commits together or not at all. ``read_first``: on SQLite it only reads until
+    ``take_writer`` (taken at the end if it has changes to flush and nobody took it), so its first reads
+    wait for no writer and hold up none."""
     with factory() as session, session.begin():
+        if read_first:
+            session.connection(execution_options={READ_FIRST: True})
         yield session
+        if read_first and (session.new or session.dirty or session.deleted):
+            take_writer(session)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, text
+from sqlalchemy import Connection, delete, text
 from sqlalchemy.orm import Session
 
 from automations.store.db import rowcount
@@ -54,7 +54,7 @@ def hit(session: Session, bucket: str, *, now: datetime, window_seconds: int, n:
     return Count(hits, left)
 
 
-def peek(session: Session, bucket: str, *, now: datetime, window_seconds: int) -> Count:
+def peek(session: Session | Connection, bucket: str, *, now: datetime, window_seconds: int) -> Count:
     """The bucket's count in the current window, without adding to it."""
     window, left = _window(now, window_seconds)
     hits = session.execute(_PEEK, {"bucket": bucket[:200], "window": window}).scalar()

@@ -29,7 +29,7 @@ from automations.documents.workflow_schema import flatten
 from automations.errors import BadRequest, NotFound, ValidationError
 from automations.json_fields import StrictBoolean as StrictBoolean  # re-exported for the resources
 from automations.store.audit import record as record_audit
-from automations.store.db import transaction
+from automations.store.db import take_writer, transaction
 from automations.store.models import Location
 from web.auth import current_actor, current_location_id
 from web.request_guard import MAX_JSON_DEPTH
@@ -65,14 +65,17 @@ def _state() -> Any:
 
 
 @contextmanager
-def tx() -> Iterator[Session]:
+def tx(*, read_first: bool = False) -> Iterator[Session]:
     """The request's one transaction: everything commits together, or nothing does — including the
     audit line that records which key made the change (written when a request that may change
-    anything did change rows)."""
-    with transaction(_state().factory) as session:
+    anything did change rows). ``read_first``: it reads until ``store.db.take_writer`` (see
+    ``store.db.transaction``), for a request whose reads before that decide nothing that could change."""
+    with transaction(_state().factory, read_first=read_first) as session:
         changed = _watch_changes(session)
         yield session
         if request.method not in SAFE_METHODS:
+            if read_first:
+                take_writer(session)
             session.flush()
             if changed:
                 _audit(session, changed)
