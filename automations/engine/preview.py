@@ -23,7 +23,7 @@ from automations.outbox import delivery
 from automations.rendering import render_context
 from automations.runs.step_context import StepContext
 from automations.runs.workflow_doc import WorkflowDoc
-from automations.store.db import get_row
+from automations.store.db import get_row, take_writer
 from automations.store.models import (
     Appointment,
     Contact,
@@ -87,6 +87,7 @@ def queued_messages(session: Session, wf: Workflow, *, step_id: str, contact_id:
     # A stand-in run that is never added to the session: the messages' idempotency keys name it.
     enrollment = Enrollment(id="preview", workflow_id=wf.id, contact_id=contact.id, step_id=step_id, step_seq=0,
                             sends=0, appointment_id=appointment.id if appointment else None)
+    take_writer(session)  # its rows are written, then rolled back: even from a GET, that is the writer's turn
     savepoint = session.begin_nested()
     try:
         with session.no_autoflush:

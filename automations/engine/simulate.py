@@ -23,7 +23,7 @@ from automations.engine import interpreter
 from automations.errors import NotFound, ValidationError
 from automations.rendering import timecalc
 from automations.runs import enrollments
-from automations.store.db import get_row
+from automations.store.db import get_row, take_writer
 from automations.store.models import (
     Appointment,
     Calendar,
@@ -92,6 +92,7 @@ def simulate(session: Session, *, location_id: str, document_or_workflow: dict |
     calendar = session.get(Calendar, calendar_id)
     if calendar is None or calendar.location_id != location_id:
         raise ValidationError.single("calendar_id", f"no calendar with id {calendar_id!r}")
+    take_writer(session)  # its rows are written, then rolled back: even from a GET, that is the writer's turn
     savepoint = session.begin_nested()
     try:
         return _run(session, location_id, document, calendar, start_time, booked_at, contact_timezone, zone, opted)

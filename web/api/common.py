@@ -69,7 +69,10 @@ def tx(*, read_first: bool = False) -> Iterator[Session]:
     """The request's one transaction: everything commits together, or nothing does — including the
     audit line that records which key made the change (written when a request that may change
     anything did change rows). ``read_first``: it reads until ``store.db.take_writer`` (see
-    ``store.db.transaction``), for a request whose reads before that decide nothing that could change."""
+    ``store.db.transaction``), for a request whose reads before that decide nothing that could change.
+    A GET is read-first always: on SQLite, reading a list or a page neither waits for a booking's write
+    nor holds one up."""
+    read_first = read_first or request.method in SAFE_METHODS
     with transaction(_state().factory, read_first=read_first) as session:
         changed = _watch_changes(session)
         yield session

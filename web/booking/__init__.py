@@ -22,7 +22,7 @@ from automations.booking import availability, booking_links, calendars, meetings
 from automations.errors import Conflict, NotFound, ValidationError
 from automations.rendering.render_context import google_calendar_url
 from automations.rendering.timecalc import parse_tz
-from automations.store.db import transaction
+from automations.store.db import take_writer, transaction
 from automations.store.models import Appointment, Calendar, Contact, Location, Meeting
 from automations.store.states import AppointmentStatus
 from web.booking import forms, ics
@@ -76,7 +76,7 @@ def _render_page(session, loc: Location, cal: Calendar, *, zone: ZoneInfo, week:
 
 @bp.get("/<loc_slug>/<cal_slug>")
 def page(loc_slug: str, cal_slug: str) -> ResponseReturnValue:
-    with transaction(_state().factory) as s:
+    with transaction(_state().factory, read_first=True) as s:
         loc, cal = _calendar(s, loc_slug, cal_slug)
         return _render_page(s, loc, cal, zone=_zone(request.args.get("tz"), cal.timezone or loc.timezone),
                             week=_week())
@@ -101,7 +101,7 @@ def _form_page(loc: Location, cal: Calendar, start: datetime, zone: ZoneInfo, fo
 @bp.get("/<loc_slug>/<cal_slug>/book")
 def booking_form(loc_slug: str, cal_slug: str) -> ResponseReturnValue:
     start = forms.parse_start(request.args.get("start"))
-    with transaction(_state().factory) as s:
+    with transaction(_state().factory, read_first=True) as s:
         loc, cal = _calendar(s, loc_slug, cal_slug)
         zone = _zone(request.args.get("tz"), cal.timezone or loc.timezone)
         if start is None:
@@ -116,7 +116,7 @@ def submit(loc_slug: str, cal_slug: str) -> ResponseReturnValue:
     message, status = None, 200
     # One short transaction books; every page shown after a refusal is rendered outside it, so a
     # visitor who lost the race never holds the write lock others are waiting for.
-    with transaction(_state().factory) as s:
+    with transaction(_state().factory, read_first=True) as s:  # a refused form never takes the writer
         loc, cal = _calendar(s, loc_slug, cal_slug)
         zone = _zone(request.form.get("tz"), cal.timezone or loc.timezone)
         if not forms.check_token(_secret(), request.form.get("form_token"), cal.id):
@@ -128,6 +128,7 @@ def submit(loc_slug: str, cal_slug: str) -> ResponseReturnValue:
         else:
             now = _state().clock.now()
             first, last = form.first_last
+            take_writer(s)  # from here the slot and the contact are read as the writer sees them
             try:
                 with s.begin_nested():
                     contact = public.find_or_create_contact(s, loc, first_name=first, last_name=last,
@@ -138,7 +139,7 @@ def submit(loc_slug: str, cal_slug: str) -> ResponseReturnValue:
             except (Conflict, ValidationError):
                 message, status = TAKEN, 409
     if message:
-        with transaction(_state().factory) as s:
+        with transaction(_state().factory, read_first=True) as s:
             loc, cal = _calendar(s, loc_slug, cal_slug)
             return _render_page(s, loc, cal, zone=zone, week=0, status=status, message=message)
     _wake()
@@ -171,7 +172,7 @@ def _expired(appt: Appointment) -> bool:
 
 @bp.get("/a/<token>")
 def manage(token: str) -> ResponseReturnValue:
-    with transaction(_state().factory) as s:
+    with transaction(_state().factory, read_first=True) as s:
         appt, loc, cal = _appointment(s, token)
         zone = _appt_zone(s, appt)
         meeting = s.get(Meeting, appt.meeting_id) if appt.meeting_id else None
@@ -189,7 +190,7 @@ def manage(token: str) -> ResponseReturnValue:
 
 @bp.get("/a/<token>/event.ics")
 def download_ics(token: str) -> ResponseReturnValue:
-    with transaction(_state().factory) as s:
+    with transaction(_state().factory, read_first=True) as s:
         appt, _loc, cal = _appointment(s, token)
         meeting = s.get(Meeting, appt.meeting_id) if appt.meeting_id else None
         where = meetings.current_location(appt, meeting, cal) or ""
@@ -202,7 +203,7 @@ def download_ics(token: str) -> ResponseReturnValue:
 
 @bp.route("/a/<token>/cancel", methods=["GET", "POST"])
 def cancel(token: str) -> ResponseReturnValue:
-    with transaction(_state().factory) as s:
+    with transaction(_state().factory, read_first=request.method == "GET") as s:
         appt, loc, cal = _appointment(s, token)
         zone = _appt_zone(s, appt)
         done = appt.status == AppointmentStatus.CANCELLED
@@ -224,7 +225,7 @@ def cancel(token: str) -> ResponseReturnValue:
 
 @bp.route("/a/<token>/reschedule", methods=["GET", "POST"])
 def reschedule(token: str) -> ResponseReturnValue:
-    with transaction(_state().factory) as s:
+    with transaction(_state().factory, read_first=request.method == "GET") as s:
         appt, loc, cal = _appointment(s, token)
         zone = _appt_zone(s, appt)
         if _expired(appt) or appt.status in (AppointmentStatus.CANCELLED, AppointmentStatus.INVALID):

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
 from automations.errors import PunctualError
-from automations.store.db import get_row, transaction
+from automations.store.db import get_row, read_only_session
 from automations.store.models import Location, Notification, User
 
 bp = Blueprint("pages", __name__)
@@ -66,7 +66,7 @@ def load_user_and_check_csrf() -> None:
     user_id = session.get("user_id")
     if not user_id:
         return
-    with transaction(_factory()) as s:
+    with read_only_session(_factory()) as s:  # every signed-in page runs this: it takes no writer
         user = s.get(User, user_id)
         # A password change (or removal) ends every other session: the hash prefix is in the cookie.
         if user is None or not user.password_hash or session.get("pw") != user.password_hash[-16:]:
