@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -222,6 +222,45 @@ def post_bookings(port: int, *, n: int, concurrency: int, calendar_ids: list[str
     return results, time.perf_counter() - t0
 
 
+@contextmanager
+def page_readers(port: int, path: str, count: int) -> Iterator[ClientResults]:
+    """``count`` clients loading ``path`` (the public booking page: a week of slots) over and over, one
+    keep-alive connection each, until the block ends: visitors browsing while others book."""
+    results, stop, lock = ClientResults(), threading.Event(), threading.Lock()
+
+    def reader() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                status = 0
+            mine.append((time.perf_counter() - t0) * 1000)
+            if status != 200:
+                with lock:
+                    results.errors += 1
+        conn.close()
+        with lock:
+            results.latencies_ms.extend(mine)
+
+    threads = [threading.Thread(target=reader, daemon=True) for _ in range(count)]
+    for t in threads:
+        t.start()
+    try:
+        yield results
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
 def wait_handled(factory, timeout: float) -> float:
     """Seconds until no domain event is left unprocessed (the embedded worker handled every booking)."""
     t0 = time.perf_counter()
@@ -259,8 +298,11 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     with served(url, web_processes=args.web_processes, threads=args.threads, worker=not args.no_worker) as srv:
         load_before = load_avg()
         parts0, client0 = srv.cpu_parts(), time.process_time()
-        results, wall = post_bookings(srv.port, n=args.n, concurrency=args.concurrency,
-                                      calendar_ids=calendar_ids, start_at=due + timedelta(hours=1))
+        # The first calendar's public page (bench world: location "Bench Clinic", calendars "consultation-<i>").
+        with (page_readers(srv.port, "/book/bench-clinic/consultation-0", args.readers) if args.readers
+              else nullcontext(ClientResults())) as reads:
+            results, wall = post_bookings(srv.port, n=args.n, concurrency=args.concurrency,
+                                          calendar_ids=calendar_ids, start_at=due + timedelta(hours=1))
         client_cpu = time.process_time() - client0
         settle = 0.0 if args.no_worker else wait_handled(factory, args.timeout)
         parts = {role: spent - parts0[role] for role, spent in srv.cpu_parts().items()}
@@ -283,6 +325,10 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "cpu_ms_per_booking_parts": {role: round(spent * 1000 / max(ok, 1), 2) for role, spent in parts.items()},
         "client_cpu_ms_per_booking": round(client_cpu * 1000 / max(ok, 1), 2),
         "errors": results.errors,
+        **({"readers": args.readers, "page_reads_per_s": round(len(reads.latencies_ms) / wall, 1),
+            "page_read_p50_ms": round(percentile(reads.latencies_ms, 50) or 0, 1),
+            "page_read_p99_ms": round(percentile(reads.latencies_ms, 99) or 0, 1),
+            "page_read_errors": reads.errors} if args.readers else {}),
         "statuses": results.statuses,
         "first_error": results.first_error,
         "wall_s": round(wall, 2),
@@ -305,6 +351,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="`automations serve --threads N`")
     p.add_argument("--no-worker", action="store_true",
                    help="serve without the embedded worker (diagnosis: the bookings alone; no event is handled)")
+    p.add_argument("--readers", type=int, default=0,
+                   help="clients loading the first calendar's public booking page meanwhile (default 0)")
     p.add_argument("--per-calendar", type=int, default=1000, help="appointments per calendar (one slot each)")
     p.add_argument("--due-in-hours", type=float, default=2, help="T, the instant every wait comes due")
     p.add_argument("--timeout", type=float, default=600, help="give up waiting for the events this long")
