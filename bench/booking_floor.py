@@ -129,6 +129,10 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 if time.monotonic() > deadline:
                     raise SystemExit("the floor server did not listen within 60 s") from None
                 time.sleep(0.1)
+        while len(psutil.Process(proc.pid).children()) < args.web_processes:  # every web process counted
+            if time.monotonic() > deadline:
+                raise SystemExit("the floor's web processes did not start within 60 s")
+            time.sleep(0.1)
         tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
         cpu0 = sum(sum(p.cpu_times()[:2]) for p in tree)
         load_before = load_avg()

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from automations.booking import availability, domain_events, meetings
 from automations.errors import Conflict, ValidationError
@@ -26,8 +26,8 @@ def _status(value: str, path: str = "status") -> AppointmentStatus:
         raise ValidationError.single(path, f"must be one of {', '.join(s.value for s in AppointmentStatus)}") from None
 
 
-def _owned(session: Session, model, obj_id: str | None, location_id: str, path: str):
-    obj = session.get(model, obj_id) if obj_id else None
+def _owned(session: Session, model, obj_id: str | None, location_id: str, path: str, options: tuple = ()):
+    obj = session.get(model, obj_id, options=options) if obj_id else None
     if obj is None or obj.location_id != location_id:
         raise ValidationError.single(path, f"no {model.__name__.lower()} with id {obj_id!r} in this location")
     return obj
@@ -130,9 +130,8 @@ def _title(calendar: Calendar, location: Location, contact: Contact, appt: Appoi
 def booking_calendar(session: Session, location_id: str, calendar_id: str) -> Calendar:
     """The calendar a booking names, with its members: what a read-first transaction (``store.db.
     take_writer``) reads before it takes the writer, so that ``book`` finds it in the session."""
-    calendar = _owned(session, Calendar, calendar_id, location_id, "calendar_id")
-    calendar.members  # noqa: B018  (loads the collection now)
-    return calendar
+    # The members in the same query (joined; one calendar, a few members): a SELECT less per booking.
+    return _owned(session, Calendar, calendar_id, location_id, "calendar_id", (joinedload(Calendar.members),))
 
 
 def book(session: Session, *, location: Location, calendar_id: str, contact_id: str, start_at: datetime,
