@@ -3,7 +3,7 @@ exactly as ``bench/api_enqueue.py`` serves and drives Punctual.
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/booking_floor.py --n 10000 --concurrency 32
+    .venv/bin/python bench/booking_floor.py --n 10000 --concurrency 32 [--db postgres] [--threads 1]
 
 Same world (``api_enqueue.prepare``), same server (gunicorn with ``automations.serving``'s options and
 defaults: 2 web processes × 2 threads, a socket each), same clients (``api_enqueue.post_bookings``) and
@@ -11,8 +11,9 @@ the same statements per booking, written as cached Core statements with no ORM a
 
 - authentication: ``locations.key_for`` on a read-only connection (Punctual's own);
 - reads: the location, the calendar and its members (one SELECT each);
-- one write transaction on the SQLite writer lock (``store.db``'s engine): INSERT the contact, the slot's
-  busy time (``availability``'s own query), INSERT the appointment, the domain event and the audit line;
+- one write transaction on the SQLite writer lock (``store.db``'s engine; on PostgreSQL the calendar row's
+  lock, as ``appointments._lock`` takes it): INSERT the contact, the slot's busy time (``availability``'s
+  own query), INSERT the appointment, the domain event and the audit line;
 - a JSON answer with the appointment's fields.
 
 No validation beyond the fields it reads, no worker, no rules but "the slot has room": a floor, not a
@@ -44,7 +45,13 @@ from sqlalchemy import bindparam, insert, select  # noqa: E402
 from automations.booking import availability, domain_events, locations  # noqa: E402
 from automations.serving import DEFAULT_THREADS, DEFAULT_WORKERS, gunicorn_options  # noqa: E402
 from automations.store import audit  # noqa: E402
-from automations.store.db import make_engine, make_session_factory, read_only_connection, table_of  # noqa: E402
+from automations.store.db import (  # noqa: E402
+    is_postgres,
+    make_engine,
+    make_session_factory,
+    read_only_connection,
+    table_of,
+)
 from automations.store.models import Appointment, Calendar, CalendarMember, Contact, Location, new_id  # noqa: E402
 from bench.api_enqueue import free_port, load_avg, post_bookings, prepare  # noqa: E402
 from bench.common import percentile, setup_logging, temp_database, yardstick_us  # noqa: E402
@@ -52,6 +59,7 @@ from bench.common import percentile, setup_logging, temp_database, yardstick_us 
 _LOCATION = select(table_of(Location)).where(Location.id == bindparam("id"))
 _CALENDAR = select(table_of(Calendar)).where(Calendar.id == bindparam("id"))
 _MEMBERS = select(table_of(CalendarMember)).where(CalendarMember.calendar_id == bindparam("id"))
+_LOCK_CALENDAR = select(Calendar.id).where(Calendar.id == bindparam("id")).with_for_update(key_share=True)
 _CONTACT = insert(table_of(Contact))
 _APPOINTMENT = insert(table_of(Appointment))
 
@@ -60,6 +68,7 @@ def floor_app(url: str) -> Flask:
     """The floor's one route: the booking's statements, nothing else."""
     engine = make_engine(url)
     factory = make_session_factory(engine)
+    postgres = is_postgres(engine)
     app = Flask(__name__)
 
     @app.post("/api/v1/appointments")
@@ -78,6 +87,8 @@ def floor_app(url: str) -> Flask:
                 "title": data.get("title", ""), "start_at": start, "end_at": end, "timezone": cal.timezone,
                 "status": "confirmed", "notes": "", "created_at": now, "updated_at": now}
         with engine.begin() as conn:
+            if postgres:  # as appointments._lock: bookings of one calendar take turns on its row
+                conn.execute(_LOCK_CALENDAR, {"id": cal.id})
             contact_id = new_id()
             conn.execute(_CONTACT, {**data["contact"], "id": contact_id, "location_id": loc.id, "tags": [],
                                     "custom_fields": {}, "created_at": now, "updated_at": now})
@@ -143,7 +154,7 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         proc.terminate()
         proc.wait(timeout=30)
     ok = args.n - results.errors
-    return {"n": args.n, "concurrency": args.concurrency, "web_processes": args.web_processes,
+    return {"n": args.n, "concurrency": args.concurrency, "db": args.db, "web_processes": args.web_processes,
             "threads": args.threads, "bookings_per_s": round(ok / wall, 1),
             "p50_ms": round(percentile(results.latencies_ms, 50) or 0, 1),
             "p99_ms": round(percentile(results.latencies_ms, 99) or 0, 1),
@@ -157,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=10_000)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--per-calendar", type=int, default=1000, help="appointments per calendar (one slot each)")
+    p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     p.add_argument("--web-processes", type=int, default=DEFAULT_WORKERS, help="as `automations serve --workers`")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="as `automations serve --threads`")
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the server process (started by run)
@@ -167,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     setup_logging()
     before = yardstick_us()
-    with temp_database("sqlite") as url:
+    with temp_database(args.db) as url:
         result = run(url, args)
     print(json.dumps({**result, "yardstick_us": [before, yardstick_us()]}))
     return 0
