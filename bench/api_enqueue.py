@@ -47,6 +47,7 @@ import psutil  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from automations.booking import locations  # noqa: E402
+from automations.serving import DEFAULT_WORKERS  # noqa: E402
 from automations.store.db import make_engine, make_session_factory  # noqa: E402
 from automations.store.models import DomainEvent, Enrollment, Location  # noqa: E402
 from bench.common import (  # noqa: E402
@@ -110,12 +111,16 @@ class Served:
 
 @contextmanager
 def served(url: str, *, web_processes: int | None = None, threads: int | None = None,
-           worker: bool = True, extra_env: dict[str, str] | None = None) -> Iterator[Served]:
+           worker: bool = True, extra_env: dict[str, str] | None = None,
+           command: list[str] | None = None) -> Iterator[Served]:
     """``automations serve`` on a free port (README defaults unless told otherwise); stopped with
-    SIGTERM (graceful) afterwards. Its output goes to a temporary log file."""
+    SIGTERM (graceful) afterwards. Its output goes to a temporary log file. ``command`` replaces
+    ``automations`` (``bench/booking_floor.py`` serves its floor this way); it must take ``serve --port
+    --workers --threads --no-worker`` and answer ``GET /healthz``. Yields once every web process is up."""
     port = free_port()
     # PUNCTUAL_BENCH_SERVE: another command for `automations` (e.g. an older checkout, to compare).
-    cmd = [*(os.environ.get("PUNCTUAL_BENCH_SERVE") or str(BIN)).split(), "serve", "--port", str(port)]
+    command = command or (os.environ.get("PUNCTUAL_BENCH_SERVE") or str(BIN)).split()
+    cmd = [*command, "serve", "--port", str(port)]
     if web_processes is not None:
         cmd += ["--workers", str(web_processes)]
     if threads is not None:
@@ -146,6 +151,11 @@ def served(url: str, *, web_processes: int | None = None, threads: int | None = 
             if time.monotonic() > deadline:
                 raise SystemExit(f"the server did not answer /healthz within 60 s: see {log_path}")
             time.sleep(0.1)
+        # /healthz answered from one web process; the CPU a run counts starts once all of them exist.
+        while len(srv.tree()) < 1 + (web_processes or DEFAULT_WORKERS) + (1 if worker else 0):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the server's processes did not all start within 60 s: see {log_path}")
+            time.sleep(0.1)
         yield srv
     finally:
         proc.terminate()
@@ -174,6 +184,31 @@ def booking_body(i: int, calendar_id: str, start_at: datetime, label: str) -> by
     }).encode()
 
 
+class KeepAlive:
+    """One client's keep-alive connection (``http.client``: cheap on the shared CPU). ``call`` answers the
+    status, the body and the latency in ms; a transport error is status 0, and the next call reconnects."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def call(self, method: str, path: str, body: bytes | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, bytes, float]:
+        t0 = time.perf_counter()
+        try:
+            self.conn.request(method, path, body=body, headers=headers or {})
+            resp = self.conn.getresponse()
+            payload, status = resp.read(), resp.status
+        except (OSError, http.client.HTTPException) as exc:
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            status, payload = 0, repr(exc).encode()
+        return status, payload, (time.perf_counter() - t0) * 1000
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def post_bookings(port: int, *, n: int, concurrency: int, calendar_ids: list[str], start_at: datetime,
                   api_key: str = API_KEY, label: str = "Bench") -> tuple[ClientResults, float]:
     """Post ``n`` bookings from ``concurrency`` threads (one keep-alive connection each); returns the
@@ -184,7 +219,7 @@ def post_bookings(port: int, *, n: int, concurrency: int, calendar_ids: list[str
     headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
 
     def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn = KeepAlive(port)
         mine: list[float] = []
         while True:
             with lock:
@@ -192,17 +227,7 @@ def post_bookings(port: int, *, n: int, concurrency: int, calendar_ids: list[str
             if i is None:
                 break
             body = booking_body(i, calendar_ids[i % len(calendar_ids)], start_at, label)
-            t0 = time.perf_counter()
-            try:
-                conn.request("POST", "/api/v1/appointments", body=body, headers=headers)
-                resp = conn.getresponse()
-                payload = resp.read()
-                status = resp.status
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                status, payload = 0, repr(exc).encode()
-            elapsed = (time.perf_counter() - t0) * 1000
+            status, payload, elapsed = conn.call("POST", "/api/v1/appointments", body, headers)
             with lock:
                 results.statuses[str(status)] = results.statuses.get(str(status), 0) + 1
                 if status != 201:
@@ -229,20 +254,11 @@ def page_readers(port: int, path: str, count: int) -> Iterator[ClientResults]:
     results, stop, lock = ClientResults(), threading.Event(), threading.Lock()
 
     def reader() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn = KeepAlive(port)
         mine: list[float] = []
         while not stop.is_set():
-            t0 = time.perf_counter()
-            try:
-                conn.request("GET", path)
-                resp = conn.getresponse()
-                resp.read()
-                status = resp.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                status = 0
-            mine.append((time.perf_counter() - t0) * 1000)
+            status, _payload, elapsed = conn.call("GET", path)
+            mine.append(elapsed)
             if status != 200:
                 with lock:
                     results.errors += 1

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,13 +34,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import psutil  # noqa: E402
 from flask import Flask, request  # noqa: E402
-from gunicorn.app.base import BaseApplication  # noqa: E402
 from sqlalchemy import bindparam, insert, select  # noqa: E402
 
+from automations import serving  # noqa: E402
 from automations.booking import availability, domain_events, locations  # noqa: E402
 from automations.serving import DEFAULT_THREADS, DEFAULT_WORKERS, gunicorn_options  # noqa: E402
+from automations.settings import Settings  # noqa: E402
 from automations.store import audit  # noqa: E402
 from automations.store.db import (  # noqa: E402
     is_postgres,
@@ -53,7 +50,7 @@ from automations.store.db import (  # noqa: E402
     table_of,
 )
 from automations.store.models import Appointment, Calendar, CalendarMember, Contact, Location, new_id  # noqa: E402
-from bench.api_enqueue import free_port, load_avg, post_bookings, prepare  # noqa: E402
+from bench.api_enqueue import load_avg, post_bookings, prepare, served  # noqa: E402
 from bench.common import percentile, setup_logging, temp_database, yardstick_us  # noqa: E402
 
 _LOCATION = select(table_of(Location)).where(Location.id == bindparam("id"))
@@ -70,6 +67,7 @@ def floor_app(url: str) -> Flask:
     factory = make_session_factory(engine)
     postgres = is_postgres(engine)
     app = Flask(__name__)
+    app.get("/healthz")(lambda: "ok")
 
     @app.post("/api/v1/appointments")
     def book() -> Any:
@@ -111,48 +109,23 @@ def floor_app(url: str) -> Flask:
     return app
 
 
-class _Floor(BaseApplication):
-    def __init__(self, options: dict[str, Any], url: str) -> None:
-        self.options, self.url = options, url
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
+class _Floor(serving._App):
+    """The production server's own gunicorn application (``automations.serving``), loading the floor."""
 
     def load(self) -> Flask:
-        return floor_app(self.url)
+        return floor_app(self.settings.database_url)
 
 
 def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     now = datetime.now(UTC).replace(microsecond=0)
     calendar_ids = prepare(url, args.n, args.per_calendar, now)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--url", url,
-                             "--web-processes", str(args.web_processes), "--threads", str(args.threads)])
-    try:
-        deadline = time.monotonic() + 60
-        while True:  # the port answers once gunicorn listens
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the floor server did not listen within 60 s") from None
-                time.sleep(0.1)
-        while len(psutil.Process(proc.pid).children()) < args.web_processes:  # every web process counted
-            if time.monotonic() > deadline:
-                raise SystemExit("the floor's web processes did not start within 60 s")
-            time.sleep(0.1)
-        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-        cpu0 = sum(sum(p.cpu_times()[:2]) for p in tree)
+    with served(url, web_processes=args.web_processes, threads=args.threads, worker=False,
+                command=[sys.executable, __file__]) as srv:
         load_before = load_avg()
-        results, wall = post_bookings(port, n=args.n, concurrency=args.concurrency, calendar_ids=calendar_ids,
+        cpu0 = srv.cpu_s()
+        results, wall = post_bookings(srv.port, n=args.n, concurrency=args.concurrency, calendar_ids=calendar_ids,
                                       start_at=now + timedelta(hours=3))
-        cpu = sum(sum(p.cpu_times()[:2]) for p in tree) - cpu0
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        cpu = srv.cpu_s() - cpu0
     ok = args.n - results.errors
     return {"n": args.n, "concurrency": args.concurrency, "db": args.db, "web_processes": args.web_processes,
             "threads": args.threads, "bookings_per_s": round(ok / wall, 1),
@@ -163,7 +136,23 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
             "load_after": load_avg()}
 
 
+def serve(argv: list[str]) -> None:
+    """The server process ``served`` starts: ``booking_floor.py serve --port P --workers N --threads T``,
+    on ``DATABASE_URL``."""
+    p = argparse.ArgumentParser(prog="booking_floor.py serve")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    p.add_argument("--no-worker", action="store_true")  # there is none
+    args = p.parse_args(argv)
+    _Floor(gunicorn_options("127.0.0.1", args.port, args.workers, args.threads), Settings.from_env(), None).run()
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        serve(argv[1:])
+        return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=10_000)
     p.add_argument("--concurrency", type=int, default=32)
@@ -171,12 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     p.add_argument("--web-processes", type=int, default=DEFAULT_WORKERS, help="as `automations serve --workers`")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="as `automations serve --threads`")
-    p.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the server process (started by run)
-    p.add_argument("--url", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.serve:
-        _Floor(gunicorn_options("127.0.0.1", args.serve, args.web_processes, args.threads), args.url).run()
-        return 0
     setup_logging()
     before = yardstick_us()
     with temp_database(args.db) as url:

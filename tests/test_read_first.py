@@ -5,13 +5,12 @@ pool able to write."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import func, select, text
 
 from automations.store.db import make_engine, make_session_factory, take_writer, transaction
 from automations.store.models import Location
+from tests.background import Background
 
 
 @pytest.fixture(name="factory")
@@ -31,28 +30,12 @@ def _add_location(factory, name: str) -> None:
                        "VALUES (:id, :name, 'UTC', '{}', '[]', '2026-12-01 00:00:00')"), {"id": name, "name": name})
 
 
-def _in_thread(fn) -> None:
-    """Run ``fn`` on another thread and wait for it (with a deadline: a wait on the writer would hang)."""
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            fn()
-        except BaseException as exc:  # noqa: BLE001  (re-raised below, on the test's thread)
-            errors.append(exc)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(timeout=20)
-    assert not worker.is_alive(), "the other writer waited: the read-first transaction held the writer"
-    if errors:
-        raise errors[0]
-
-
 def test_a_read_first_transaction_holds_no_writer_until_it_takes_it(factory):
     with transaction(factory, read_first=True) as s:
         before = _locations(s)
-        _in_thread(lambda: _add_location(factory, "loc-during-read"))  # not blocked by our read
+        other = Background(lambda: _add_location(factory, "loc-during-read"))
+        assert other.finished_within(20), "the other writer waited: the read-first transaction held the writer"
+        other.reraise()
         take_writer(s)
         assert _locations(s) == before + 1  # the write committed meanwhile is seen once we are the writer
         s.execute(text("UPDATE locations SET name = 'renamed' WHERE id = 'loc-during-read'"))

@@ -5,12 +5,11 @@ instead of queueing behind it and holding up the bookings queued after them."""
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import text
 
 from automations.booking import booking_links
 from automations.store.db import transaction
+from tests.background import Background
 from tests.factories import book
 from tests.test_pages_fixtures import (  # noqa: F401  (fixtures)
     Browser,
@@ -24,25 +23,14 @@ from tests.test_pages_fixtures import (  # noqa: F401  (fixtures)
 
 def _while_the_writer_is_held(factory, fn, answered: dict) -> None:
     """Run ``fn`` on another thread while this one holds SQLite's writer; it must finish meanwhile."""
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            fn()
-        except BaseException as exc:  # noqa: BLE001  (re-raised on the test's thread)
-            errors.append(exc)
-
     with transaction(factory) as held:
         held.execute(text("UPDATE locations SET name = name"))  # the writer is ours until the block ends
-        reader = threading.Thread(target=run, daemon=True)
-        reader.start()
-        reader.join(timeout=20)
-        waited = reader.is_alive()
+        reader = Background(fn)
+        finished = reader.finished_within(20)
         answered_in_time = dict(answered)
-    reader.join(timeout=20)
-    assert not waited, f"a read waited for the writer (answered before it: {answered_in_time})"
-    if errors:
-        raise errors[0]
+    reader.finished_within(20)
+    assert finished, f"a read waited for the writer (answered before it: {answered_in_time})"
+    reader.reraise()
 
 
 def test_reads_answer_while_a_booking_holds_the_writer(signed_in: Browser, two_worlds, factory, clock, app):

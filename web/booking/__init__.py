@@ -11,12 +11,14 @@ the visitor is asked to pick another time.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from itertools import groupby
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from automations.booking import availability, booking_links, calendars, meetings, public
 from automations.errors import Conflict, NotFound, ValidationError
@@ -40,6 +42,14 @@ def _state():
 
 def _secret() -> str:
     return _state().settings.secret_key
+
+
+def _tx(*, post_decides_on_reads: bool = False) -> AbstractContextManager[Session]:
+    """The page's one transaction. It reads first (``store.db.transaction(read_first=True)``): a visitor
+    browsing, or a refused form, never takes SQLite's writer, and booking takes it (``take_writer``)
+    before it reads the slot. A POST that decides on what it reads (cancel, reschedule: the appointment's
+    state) takes the writer from the start."""
+    return transaction(_state().factory, read_first=not (post_decides_on_reads and request.method == "POST"))
 
 
 def _zone(name: str | None, fallback: str) -> ZoneInfo:
@@ -76,7 +86,7 @@ def _render_page(session, loc: Location, cal: Calendar, *, zone: ZoneInfo, week:
 
 @bp.get("/<loc_slug>/<cal_slug>")
 def page(loc_slug: str, cal_slug: str) -> ResponseReturnValue:
-    with transaction(_state().factory, read_first=True) as s:
+    with _tx() as s:
         loc, cal = _calendar(s, loc_slug, cal_slug)
         return _render_page(s, loc, cal, zone=_zone(request.args.get("tz"), cal.timezone or loc.timezone),
                             week=_week())
@@ -101,7 +111,7 @@ def _form_page(loc: Location, cal: Calendar, start: datetime, zone: ZoneInfo, fo
 @bp.get("/<loc_slug>/<cal_slug>/book")
 def booking_form(loc_slug: str, cal_slug: str) -> ResponseReturnValue:
     start = forms.parse_start(request.args.get("start"))
-    with transaction(_state().factory, read_first=True) as s:
+    with _tx() as s:
         loc, cal = _calendar(s, loc_slug, cal_slug)
         zone = _zone(request.args.get("tz"), cal.timezone or loc.timezone)
         if start is None:
@@ -116,7 +126,7 @@ def submit(loc_slug: str, cal_slug: str) -> ResponseReturnValue:
     message, status = None, 200
     # One short transaction books; every page shown after a refusal is rendered outside it, so a
     # visitor who lost the race never holds the write lock others are waiting for.
-    with transaction(_state().factory, read_first=True) as s:  # a refused form never takes the writer
+    with _tx() as s:  # a refused form never takes the writer
         loc, cal = _calendar(s, loc_slug, cal_slug)
         zone = _zone(request.form.get("tz"), cal.timezone or loc.timezone)
         if not forms.check_token(_secret(), request.form.get("form_token"), cal.id):
@@ -139,7 +149,7 @@ def submit(loc_slug: str, cal_slug: str) -> ResponseReturnValue:
             except (Conflict, ValidationError):
                 message, status = TAKEN, 409
     if message:
-        with transaction(_state().factory, read_first=True) as s:
+        with _tx() as s:
             loc, cal = _calendar(s, loc_slug, cal_slug)
             return _render_page(s, loc, cal, zone=zone, week=0, status=status, message=message)
     _wake()
@@ -172,7 +182,7 @@ def _expired(appt: Appointment) -> bool:
 
 @bp.get("/a/<token>")
 def manage(token: str) -> ResponseReturnValue:
-    with transaction(_state().factory, read_first=True) as s:
+    with _tx() as s:
         appt, loc, cal = _appointment(s, token)
         zone = _appt_zone(s, appt)
         meeting = s.get(Meeting, appt.meeting_id) if appt.meeting_id else None
@@ -190,7 +200,7 @@ def manage(token: str) -> ResponseReturnValue:
 
 @bp.get("/a/<token>/event.ics")
 def download_ics(token: str) -> ResponseReturnValue:
-    with transaction(_state().factory, read_first=True) as s:
+    with _tx() as s:
         appt, _loc, cal = _appointment(s, token)
         meeting = s.get(Meeting, appt.meeting_id) if appt.meeting_id else None
         where = meetings.current_location(appt, meeting, cal) or ""
@@ -203,7 +213,7 @@ def download_ics(token: str) -> ResponseReturnValue:
 
 @bp.route("/a/<token>/cancel", methods=["GET", "POST"])
 def cancel(token: str) -> ResponseReturnValue:
-    with transaction(_state().factory, read_first=request.method == "GET") as s:
+    with _tx(post_decides_on_reads=True) as s:
         appt, loc, cal = _appointment(s, token)
         zone = _appt_zone(s, appt)
         done = appt.status == AppointmentStatus.CANCELLED
@@ -225,7 +235,7 @@ def cancel(token: str) -> ResponseReturnValue:
 
 @bp.route("/a/<token>/reschedule", methods=["GET", "POST"])
 def reschedule(token: str) -> ResponseReturnValue:
-    with transaction(_state().factory, read_first=request.method == "GET") as s:
+    with _tx(post_decides_on_reads=True) as s:
         appt, loc, cal = _appointment(s, token)
         zone = _appt_zone(s, appt)
         if _expired(appt) or appt.status in (AppointmentStatus.CANCELLED, AppointmentStatus.INVALID):
